@@ -126,7 +126,7 @@ def label_of(path: str) -> str | None:
     return head if sep and head else None
 
 
-# --------------------------------------------------------------------------- internals
+# ---- internals
 
 
 def _stat_root(root: str) -> os.stat_result:

@@ -83,13 +83,13 @@ def register_optional_plugins() -> None:
             import pillow_heif
 
             pillow_heif.register_heif_opener()
-        except Exception as exc:  # ImportError, or a broken libheif build
+        except Exception as exc:  # noqa: BLE001  (ImportError, or a broken libheif build)
             log.debug("HEIF support unavailable: %s", exc)
         # Pillow >= 11.3 may ship its own AVIF codec; prefer it when present.
         if ".avif" not in Image.registered_extensions():
             try:
                 import pillow_avif  # noqa: F401  (registers itself on import)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (optional: never fatal)
                 log.debug("AVIF support unavailable: %s", exc)
 
 
@@ -182,7 +182,7 @@ def decode_for_index(
     return DecodedImage(pixels=pixels, thumbnail=thumbnail, width=width, height=height)
 
 
-# --------------------------------------------------------------------------- internals
+# ---- internals
 
 
 def _decode(
@@ -211,6 +211,12 @@ def _decode(
         # Pillow's own guard fired (its limit is ~179M pixels for the error, or
         # lower if the app runs with warnings as errors). Our message is nicer.
         raise ImageError(_too_large_message(source)) from exc
+    except UnidentifiedImageError as exc:
+        # Pillow says "cannot identify" both for a text file and for a JPEG or
+        # PNG whose header is damaged; the signature tells the two apart.
+        if _sniff(source).format is not None:
+            raise ImageError("truncated or corrupt image data") from exc
+        raise ImageError("not an image file") from exc
     except Exception as exc:
         # Pillow plugins raise a zoo of types for corrupt data (OSError,
         # SyntaxError, struct.error, ValueError, IndexError...). A bad file must
@@ -251,7 +257,7 @@ def _exif_upright(im: Image.Image) -> None:
     """Apply the EXIF orientation in place (in place: no full-size copy when upright)."""
     try:
         ImageOps.exif_transpose(im, in_place=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (see below)
         # Orientation is metadata: a malformed EXIF block should not cost the
         # user the picture. Keep the pixels as stored.
         log.debug("ignoring unreadable EXIF orientation: %s", exc)
@@ -330,45 +336,57 @@ def _stream_is_empty(fp: IO[bytes]) -> bool:
 
 
 def _too_large_message(source: str | os.PathLike[str] | bytes | IO[bytes]) -> str:
-    """Message for Pillow's bomb error, which reports only a pixel count.
-
-    Re-reads just the header with the format plugins directly (Pillow's check
-    lives in ``Image.open``) to name the dimensions; falls back to the limit.
-    """
-    size = None
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            size = _header_size(io.BytesIO(source))
-        elif isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as fp:
-                size = _header_size(fp)
-        else:
-            source.seek(0)
-            size = _header_size(source)
-    except Exception as exc:  # best effort only: the error is already decided
-        log.debug("could not re-read header size: %s", exc)
+    """Message for Pillow's bomb error, which reports only a pixel count."""
+    size = _sniff(source).size
     if size is None:
         return f"image too large (over {MAX_PIXELS} pixels)"
     return f"image too large ({size[0]}x{size[1]} pixels, limit {MAX_PIXELS})"
 
 
-def _header_size(fp: IO[bytes]) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class _Sniffed:
+    format: str | None = None  # first allowed format whose signature matches
+    size: tuple[int, int] | None = None  # from that format's header, if it parses
+
+
+def _sniff(source: str | os.PathLike[str] | bytes | IO[bytes]) -> _Sniffed:
+    """Error path only: what the header says, bypassing ``Image.open``.
+
+    Calls the format plugins directly, so neither Pillow's bomb check (which
+    lives in ``Image.open``) nor its "cannot identify" fallback hides the answer.
+    Best effort: any failure just means "unknown".
+    """
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return _sniff_stream(io.BytesIO(source))
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fp:
+                return _sniff_stream(fp)
+        source.seek(0)
+        return _sniff_stream(source)
+    except Exception as exc:  # noqa: BLE001  (best effort: the error is already decided)
+        log.debug("could not re-read the image header: %s", exc)
+        return _Sniffed()
+
+
+def _sniff_stream(fp: IO[bytes]) -> _Sniffed:
     prefix = fp.read(16)
+    matched: str | None = None
     for name in _open_formats():
         factory, accept = Image.OPEN[name]
-        accepted = accept(prefix) if accept is not None else True
+        accepted = accept(prefix) if accept is not None else False
         if isinstance(accepted, str) or not accepted:  # a str is Pillow's "maybe, with a warning"
             continue
+        matched = matched or name
         fp.seek(0)
         try:
             im = factory(fp, "")  # parses the header only; no pixels are read
         except (SyntaxError, IndexError, TypeError, ValueError, struct.error, OSError):
             continue
-        try:
-            return im.size
-        finally:
-            im.close()
-    return None
+        # No im.close(): ImageFile.close() closes the stream even when it is the
+        # caller's; the header-only image holds nothing else worth releasing.
+        return _Sniffed(format=name, size=im.size)
+    return _Sniffed(format=matched)
 
 
 def _reason(exc: BaseException) -> str:

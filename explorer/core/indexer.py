@@ -12,7 +12,7 @@ import numpy as np
 from . import catalog
 from .ann import AnnIndex
 from .embed import embed_batches
-from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .models import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
 from .store import Collection, Embedded
 from .tasks import Progress, no_progress
 
@@ -66,18 +66,18 @@ def index_folder(
     folder = Path(folder).resolve()
     progress(0, 0, f"scanning {folder}")
     scan = catalog.scan_folder(folder, cancelled=cancelled)
-    if isinstance(model, str):
-        progress(0, 0, f"loading model {model}")
-        model = load_model(model, progress)
+    # The model itself is only built when something needs embedding: a no-change re-index
+    # then costs a scan and a few queries, not seconds of torch start-up.
+    loaded = model if isinstance(model, LoadedModel) else None
+    spec = loaded.spec if loaded else get_spec(model)
+    sha256 = loaded.weights_sha256 if loaded else fetch_weights(spec, progress)[1]
     collection = Collection(
-        folder,
-        model.spec.name,
-        model.spec.dim,
-        {"weights_sha256": model.weights_sha256, "preprocessing": model.spec.preprocessing.describe()},
+        folder, spec.name, spec.dim,
+        {"weights_sha256": sha256, "preprocessing": spec.preprocessing.describe()},
     )
     try:
-        report = IndexReport(folder, model.spec.name)
-        ann = AnnIndex.load(collection.dir, model.spec.dim, collection.generation)
+        report = IndexReport(folder, spec.name)
+        ann = AnnIndex.load(collection.dir, spec.dim, collection.generation)
 
         problems = {p.path: p.reason for p in scan.problems}
         scanned = scan.files + [catalog.FileEntry(p, _NO_FINGERPRINT, _NO_FINGERPRINT) for p in problems]
@@ -95,11 +95,14 @@ def index_folder(
             _record_skipped(collection, ann, unreadable, report)
 
         done = 0
+        if todo and loaded is None:
+            progress(0, 0, f"loading model {spec.name}")
+            loaded = load_model(spec.name, progress)
         progress(0, len(todo), "embedding")
         batches = embed_batches(
-            model, todo, lambda e: folder / e.path, batch_size, decode_workers=decode_workers,
+            loaded, todo, lambda e: folder / e.path, batch_size, decode_workers=decode_workers,
             cancelled=cancelled,
-        )
+        ) if loaded else iter(())
         for batch in batches:
             embedded = [
                 Embedded(entry, vector, d.width, d.height, d.thumbnail)

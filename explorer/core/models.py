@@ -283,16 +283,22 @@ class LoadedModel:
         return features.numpy().astype(np.float32, copy=False)
 
 
+def fetch_weights(spec: ModelSpec, progress: Progress | None = None) -> tuple[Path, str]:
+    """The weights file (downloaded on first use) and its sha256; needs no torch."""
+    weights = download_weights(spec, progress) if spec.download_url else spec.weights_path()
+    if not weights.is_file():
+        raise WeightsUnavailable(f"weights file for {spec.name!r} not found at {weights}")
+    return weights, file_sha256(weights)
+
+
 def load_model(name: str, progress: Progress | None = None) -> LoadedModel:
     """Build a model by name, fetching downloadable weights on first use."""
     import torch
 
     spec = get_spec(name)
-    weights = download_weights(spec, progress) if spec.download_url else spec.weights_path()
-    if not weights.is_file():
-        raise WeightsUnavailable(f"weights file for {spec.name!r} not found at {weights}")
-    # All cores for the forward pass; decode threads mostly wait on I/O-free C code with the GIL
-    # released, so they interleave with torch's kernels rather than starve them.
+    weights, sha256 = fetch_weights(spec, progress)
+    # All cores for the forward pass; decode threads spend most of their time in Pillow's C code
+    # with the GIL released, so they interleave with torch's kernels rather than starve them.
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     module = spec.build(weights).eval().to(memory_format=torch.channels_last)
-    return LoadedModel(spec=spec, weights_sha256=file_sha256(weights), module=module)
+    return LoadedModel(spec=spec, weights_sha256=sha256, module=module)
