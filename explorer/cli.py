@@ -199,6 +199,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Index the bundled sample collection and search it with one of its photos."""
+    from .resources import sample_folder
+
+    folder = sample_folder()
+    query = folder / "cat" / "cat-original.jpg"
+    print(f"Sample collection: {folder}")
+    print(f"Query: {query}\n")
+    args.folder, args.query, args.k, args.json, args.exact = str(folder), [str(query)], 10, False, False
+    return cmd_search(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="explorer", description="Index a photo folder with a CNN and search it by example."
@@ -242,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="available backbones")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", help="index the bundled sample collection and search it")
+    with_model(p, None)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sample", help="print the path of the bundled sample collection")
     p.set_defaults(func=cmd_sample)

@@ -24,8 +24,8 @@ _NO_FINGERPRINT = -1
 class IndexReport:
     folder: Path
     model: str
-    new: int = 0
-    modified: int = 0
+    new: int = 0  # new files embedded in this run
+    modified: int = 0  # changed files re-embedded
     unchanged: int = 0
     removed: int = 0
     skipped: int = 0  # files skipped in this run
@@ -82,8 +82,8 @@ def index_folder(
         problems = {p.path: p.reason for p in scan.problems}
         scanned = scan.files + [catalog.FileEntry(p, _NO_FINGERPRINT, _NO_FINGERPRINT) for p in problems]
         changes = catalog.diff(scanned, collection.known())
-        report.new, report.modified = len(changes.new), len(changes.modified)
         report.unchanged, report.removed = len(changes.unchanged), len(changes.removed)
+        new_paths = {e.path for e in changes.new}
 
         removed_ids = collection.remove(changes.removed)
         if ann:
@@ -114,6 +114,9 @@ def index_folder(
             if ann and ids:
                 ann.upsert(batch.vectors, np.asarray(ids))
             report.embedded += len(ids)
+            fresh = sum(e.path in new_paths for e in batch.items)
+            report.new += fresh
+            report.modified += len(batch.items) - fresh
             done += len(batch.items) + len(batch.failures)
             progress(done, len(todo), f"embedded {done} of {len(todo)}")
             if on_batch and ids:

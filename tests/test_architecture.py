@@ -1,0 +1,24 @@
+"""The wall between core and GUI, checked by tools rather than by good intentions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_linter_contracts_hold():
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports('pyproject.toml'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KEPT" in result.stdout
+
+
+def test_core_and_cli_load_no_qt():
+    code = (
+        "import sys, explorer.cli, explorer.core.indexer, explorer.core.query;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
