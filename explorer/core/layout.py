@@ -1,0 +1,109 @@
+"""The 2D map of a collection: a UMAP layout of its vectors, cached with the collection.
+
+UMAP's own `transform` needs the fitted model, which can only be persisted by pickling it (and
+nothing here is ever unpickled). Images added after the layout was computed are placed the way
+UMAP's transform initialises them: at the similarity-weighted mean of their nearest already-placed
+neighbours. While the fitted model is alive in the process, its real `transform` is used instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .ann import exact_search
+from .tasks import Progress, no_progress
+
+N_NEIGHBOURS = 15
+_LAYOUT_FILE = "layout.npz"
+
+
+@dataclass
+class Layout:
+    """2D positions of file ids. `xy[i]` is the position of `ids[i]`."""
+
+    ids: np.ndarray  # int64, sorted
+    xy: np.ndarray  # (N, 2) float32
+    reducer: object | None = None  # the fitted UMAP, only while this process keeps it
+
+    def positions_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of ids that have a position, their positions)."""
+        rows = np.searchsorted(self.ids, ids).clip(0, max(len(self.ids) - 1, 0))
+        known = (self.ids[rows] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+        return known, self.xy[rows[known]] if len(self.ids) else np.empty((0, 2), np.float32)
+
+    def save(self, directory: Path, generation: int) -> None:
+        tmp = directory / (_LAYOUT_FILE + ".tmp.npz")
+        np.savez(tmp, ids=self.ids, xy=self.xy, generation=np.int64(generation))
+        os.replace(tmp, directory / _LAYOUT_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> "Layout | None":
+        try:
+            with np.load(directory / _LAYOUT_FILE, allow_pickle=False) as data:
+                return cls(data["ids"], data["xy"])
+        except (OSError, KeyError, ValueError):
+            return None
+
+
+def compute_layout(
+    vectors: np.ndarray, ids: np.ndarray, progress: Progress = no_progress,
+    cancelled: Callable[[], bool] = lambda: False, seed: int | None = 42,
+) -> Layout | None:
+    """Fit UMAP (cosine) on all vectors. Returns None when cancelled.
+
+    UMAP has no cancel hook: cancelling is checked before and after the fit, and a cancelled
+    fit's result is dropped. The first fit in a process also compiles numba code (seconds).
+    """
+    n = len(ids)
+    order = np.argsort(ids)
+    ids, vectors = np.asarray(ids)[order], vectors[order]
+    if n < 4:  # too few points for a neighbour graph: a line is honest enough
+        return Layout(ids, np.column_stack([np.arange(n), np.zeros(n)]).astype(np.float32))
+    progress(0, 0, "loading UMAP")
+    import umap  # heavy (numba): imported only when a layout is really computed
+
+    if cancelled():
+        return None
+    progress(0, 0, f"computing the map of {n} images")
+    reducer = umap.UMAP(
+        n_neighbors=min(N_NEIGHBOURS, n - 1), min_dist=0.1, metric="cosine",
+        random_state=seed, n_jobs=1 if seed is not None else -1, low_memory=True,
+        init="spectral" if n > 10 else "random",
+    )
+    xy = reducer.fit_transform(vectors).astype(np.float32)
+    if cancelled():
+        return None
+    progress(1, 1, "map ready")
+    return Layout(ids, xy, reducer)
+
+
+def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
+                  laid_out_vectors: np.ndarray) -> Layout:
+    """Add positions for `ids` (with `vectors`) not yet in `layout`; drop ids no longer present.
+
+    `laid_out_vectors` are the current vectors of `layout.ids`, row for row.
+    """
+    keep = np.isin(layout.ids, ids)
+    base_ids, base_xy, base_vectors = layout.ids[keep], layout.xy[keep], laid_out_vectors[keep]
+    missing = ~np.isin(ids, base_ids)
+    if not missing.any():
+        return Layout(base_ids, base_xy, layout.reducer)
+    new_vectors = vectors[missing]
+    if layout.reducer is not None:
+        new_xy = layout.reducer.transform(new_vectors).astype(np.float32)
+    elif len(base_ids):
+        k = min(N_NEIGHBOURS, len(base_ids))
+        rows, scores = exact_search(base_vectors, new_vectors, k)
+        weights = np.clip(scores, 1e-6, None)[..., None]
+        new_xy = ((base_xy[rows] * weights).sum(axis=1) / weights.sum(axis=1)).astype(np.float32)
+    else:
+        new_xy = np.zeros((int(missing.sum()), 2), np.float32)
+    all_ids = np.concatenate([base_ids, ids[missing]])
+    all_xy = np.concatenate([base_xy, new_xy])
+    order = np.argsort(all_ids)
+    return Layout(all_ids[order], all_xy[order], layout.reducer)

@@ -1,0 +1,46 @@
+"""The 2D map: UMAP over the vectors, cached, extended for new images without a refit."""
+
+import numpy as np
+
+from explorer.core.layout import Layout, compute_layout, extend_layout
+
+
+def two_clusters(n_each=60, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=dim), rng.normal(size=dim)
+    x = np.concatenate([a + 0.1 * rng.normal(size=(n_each, dim)), b + 0.1 * rng.normal(size=(n_each, dim))])
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_umap_separates_clusters_and_round_trips_through_disk(tmp_path):
+    vectors = two_clusters()
+    ids = np.arange(1000, 1120)
+    layout = compute_layout(vectors, ids)
+    assert layout.xy.shape == (120, 2) and np.isfinite(layout.xy).all()
+    a, b = layout.xy[:60], layout.xy[60:]
+    spread = max(a.std(axis=0).max(), b.std(axis=0).max())
+    assert np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) > 3 * spread
+    layout.save(tmp_path, generation=3)
+    loaded = Layout.load(tmp_path)
+    np.testing.assert_array_equal(loaded.ids, ids)
+    np.testing.assert_array_equal(loaded.xy, layout.xy)
+
+
+def test_new_images_are_placed_near_their_neighbours_without_refit():
+    vectors = two_clusters()
+    ids = np.arange(120)
+    layout = compute_layout(vectors[:-2], ids[:-2])
+    layout.reducer = None  # as after reopening: no fitted model, no pickle
+    extended = extend_layout(layout, vectors[1:], ids[1:], vectors[:-2])
+    assert extended.ids.tolist() == list(range(1, 120))  # id 0 gone, 118 and 119 placed
+    known, xy = extended.positions_of(np.array([119, 5, 0]))
+    assert known.tolist() == [True, True, False]
+    cluster_b = layout.xy[60:118].mean(axis=0)
+    cluster_a = layout.xy[:60].mean(axis=0)
+    assert np.linalg.norm(xy[0] - cluster_b) < np.linalg.norm(xy[0] - cluster_a)
+
+
+def test_tiny_collections_get_a_layout_too():
+    vectors = two_clusters(1)
+    layout = compute_layout(vectors, np.array([4, 2]))
+    assert layout.ids.tolist() == [2, 4] and layout.xy.shape == (2, 2)
