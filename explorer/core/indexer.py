@@ -54,13 +54,13 @@ def index_folder(
     cancelled: Callable[[], bool] = lambda: False,
     batch_size: int = 32,
     decode_workers: int | None = None,
-    on_batch: Callable[[list[int]], None] | None = None,
+    on_batch: Callable[[list[int], list[str], np.ndarray], None] | None = None,
 ) -> IndexReport:
     """Build or update the collection of `folder`. Safe to interrupt at any point.
 
     Raises catalog.FolderError when the folder is unusable, models.WeightsUnavailable when the
-    model cannot be loaded. `on_batch` receives the ids stored by each committed batch (the GUI
-    uses it to fill the grid as vectors arrive).
+    model cannot be loaded. `on_batch(ids, relative_paths, vectors)` receives each committed
+    batch (the GUI uses it to fill the grid as vectors arrive).
     """
     started = time.perf_counter()
     folder = Path(folder).resolve()
@@ -120,7 +120,7 @@ def index_folder(
             done += len(batch.items) + len(batch.failures)
             progress(done, len(todo), f"embedded {done} of {len(todo)}")
             if on_batch and ids:
-                on_batch(ids)
+                on_batch(ids, [e.path for e in batch.items], batch.vectors)
         report.cancelled = cancelled()
 
         progress(done, len(todo), "saving the index")

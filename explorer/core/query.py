@@ -36,6 +36,7 @@ class SearchIndex:
         self.folder = collection.folder
         self.ids, self.paths, self.vectors = collection.live()
         self._ann: AnnIndex | None = None
+        self._ann_current = True
 
     @classmethod
     def open(cls, folder: str | Path, model: str | None = None) -> "SearchIndex":
@@ -44,6 +45,26 @@ class SearchIndex:
         if model not in indexed_models(folder):
             raise CollectionError(f"{folder} has not been indexed with {model} yet")
         return cls(Collection.open_existing(folder, model))
+
+    def apply_batch(self, ids: list[int], paths: list[str], vectors: np.ndarray) -> np.ndarray:
+        """Take in a freshly indexed batch (while indexing runs); returns the rows it landed on.
+
+        Re-embedded files keep their id and row; new files get ids above every existing one
+        (SQLite AUTOINCREMENT), so appending keeps `ids` sorted.
+        """
+        ids_array = np.asarray(ids, np.int64)
+        rows = np.searchsorted(self.ids, ids_array)
+        existing = (rows < len(self.ids)) & (self.ids[rows.clip(0, max(len(self.ids) - 1, 0))] == ids_array) \
+            if len(self.ids) else np.zeros(len(ids), bool)
+        self.vectors[rows[existing]] = vectors[existing]
+        fresh = ~existing
+        start = len(self.ids)
+        self.ids = np.concatenate([self.ids, ids_array[fresh]])
+        self.paths.extend(p for p, f in zip(paths, fresh) if f)
+        self.vectors = np.concatenate([self.vectors, vectors[fresh]])
+        self._ann_current = False  # exact search until reopened: the saved graph lags behind
+        rows[fresh] = np.arange(start, len(self.ids))
+        return rows
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -64,7 +85,7 @@ class SearchIndex:
     def _rows(self, queries: np.ndarray, k: int, exact: bool | None) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers (into self.paths) and scores of the k nearest of each query."""
         k = min(k, len(self))
-        if exact or (exact is None and len(self) < EXACT_BELOW):
+        if exact or (exact is None and len(self) < EXACT_BELOW) or not self._ann_current:
             return exact_search(self.vectors, queries, k)
         labels, scores = self.ann().search(queries, k)
         return np.searchsorted(self.ids, labels), scores

@@ -196,10 +196,14 @@ def test_incremental_update_touches_only_what_changed(photo_folder, lite0):
 def test_cancel_then_resume(photo_folder, lite0):
     calls = []
 
+    def on_batch(ids, paths, vectors):
+        assert len(ids) == len(paths) == len(vectors) == 8
+        calls.append(ids)
+
     def cancel_after_first_batch():
         return len(calls) >= 1
 
-    report = index_folder(photo_folder, lite0, batch_size=8, on_batch=calls.append,
+    report = index_folder(photo_folder, lite0, batch_size=8, on_batch=on_batch,
                           cancelled=cancel_after_first_batch)
     assert report.cancelled and 0 < report.embedded < 28
     index = SearchIndex.open(photo_folder)
