@@ -152,13 +152,32 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / scale
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes have used since boot (Linux; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_index(folder: Path, data_dir: Path, preload: bool) -> dict:
     cmd = [sys.executable, __file__, "_index", str(folder)] + (["--preload"] if preload else [])
     env = {**os.environ, "EXPLORER_DATA_DIR": str(data_dir)}
-    started = time.perf_counter()
+    started, busy, own = time.perf_counter(), machine_busy_s(), children_cpu_s()
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - started
+    # The machine is shared: what other processes used meanwhile says how far to trust the wall
+    # times (loadavg is a 1-minute average and cannot tell).
+    others = machine_busy_s() - busy - (children_cpu_s() - own)
+    result["others_cores"] = max(0.0, others) / result["process_s"]
     return result
 
 
@@ -183,6 +202,7 @@ def index_rows(name: str, paths: list[Path], decode_cpu: float, forward_cpu: flo
         row(b, "CPU s per image in the pipeline", first["embed_cpu_s"] / first["embedded"] * 1e3, "ms"),
         row(b, "core utilisation in the embedding phase",
             first["embed_cpu_s"] / (first["embed_wall_s"] * CORES) * 100, "%"),
+        row(b, "other processes' CPU during this run", first["others_cores"], "cores"),
         row(b, "model load (not in the above)", first["load_s"], "s"),
         row(b, "peak RSS (VmHWM)", first["maxrss_mb"], "MB"),
         row(b, "no-change re-index: index_folder", again["seconds"], "s"),

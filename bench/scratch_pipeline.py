@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_core import BATCH, MODEL, image_pool
+from bench_core import BATCH, MODEL, image_pool, machine_busy_s
 from explorer.core.embed import embed_batches
 from explorer.core.images import decode_for_index
 
@@ -61,7 +61,7 @@ def main() -> None:
     size = (4000, 3000) if kind == "big" else (300, 225)
     paths = image_pool(kind, n, *size)
     model.embed(np.zeros((BATCH, 224, 224, 3), np.uint8))  # warm-up, as in a long run
-    wall, cpu, load = time.perf_counter(), time.process_time() - children_cpu(), os.getloadavg()[0]
+    wall, cpu, busy = time.perf_counter(), time.process_time() - children_cpu(), machine_busy_s()
     if variant == "procs":
         count = sum(len(v) for v in procs_pipeline(model, paths, workers))
     else:
@@ -69,10 +69,11 @@ def main() -> None:
                                                           decode_workers=workers))
     # Decode processes' CPU counts too (reaped when the pool closed at the end of the loop).
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu + children_cpu()
+    others = (machine_busy_s() - busy - cpu) / wall  # cores other processes used meanwhile
     print(json.dumps({"kind": kind, "n": count, "torch": threads, "decode": workers,
                       "variant": variant, "omp_wait": os.environ.get("OMP_WAIT_POLICY", ""),
                       "img_s": round(count / wall, 2), "cpu_ms_img": round(cpu / count * 1e3, 1),
-                      "util": round(cpu / wall / (os.cpu_count() or 1), 2), "load": load}))
+                      "util": round(cpu / wall / (os.cpu_count() or 1), 2), "others": round(others, 2)}))
 
 
 if __name__ == "__main__":

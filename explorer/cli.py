@@ -265,7 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    if not argv or argv[0] == "open" or (argv[0] not in commands and not argv[0].startswith("-")):
+        from .app import main as app_main  # no command, or a folder: the desktop app
+
+        return app_main(argv)
+    args = parser.parse_args(argv)
     try:
         if getattr(args, "model", None):
             get_spec(args.model)

@@ -1,0 +1,246 @@
+"""The main window: grid in the centre, map, query panel and histogram in docks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
+)
+
+from ..core.catalog import FolderError
+from ..core.models import WeightsUnavailable
+from ..core.store import CollectionError
+from .grid import GridView
+from .histograms import HistogramView
+from .query_panel import QueryPanel
+from .scatter import MapView
+from .session import Session
+from .state import AppState
+from .thumbnails import ThumbnailCache
+from .workers import Tasks
+
+MAX_RECENT = 8
+
+
+def settings() -> QSettings:
+    return QSettings("Explorer", "Explorer")
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d} left" if seconds >= 60 else f"{seconds} s left"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("Explorer")
+        self.state = AppState()
+        self.tasks = Tasks(self)
+        self.session = Session(self.state, self.tasks, self)
+        self.thumbnails = ThumbnailCache(self.tasks, self)
+
+        self.grid = GridView(self.state, self.session, self.thumbnails)
+        self.map = MapView(self.state, self.session, self.thumbnails)
+        self.query_panel = QueryPanel(self.state, self.session, self.thumbnails)
+        self.histograms = HistogramView(self.state, self.session)
+        self.setCentralWidget(self.grid)
+        self.map_dock = self._dock("Map", self.map, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.query_dock = self._dock("Query", self.query_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.histogram_dock = self._dock("Similarity distribution", self.histograms,
+                                         Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_status_bar()
+        self._build_menus()
+
+        self.state.collection_changed.connect(self._collection_changed)
+        self.state.indexing_changed.connect(self._indexing_changed)
+        self.tasks.failed.connect(self._task_failed)
+        self.session.query_failed.connect(lambda message: self.show_error("Query", message))
+        self.session.indexing_finished.connect(self._indexing_finished)
+        self._restore_settings()
+
+    # --- construction ---------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "") + "Dock")  # saveState needs stable names
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_label = QLabel("Open a folder to begin (Ctrl+O)")
+        self.progress = QProgressBar(maximumWidth=260, textVisible=True)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel", visible=False)
+        self.cancel_button.setToolTip("Stop indexing; what is done so far is kept")
+        self.cancel_button.clicked.connect(self.session.cancel_indexing)
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open folder...", self.choose_folder, QKeySequence.StandardKey.Open,
+                     "Index and explore a folder of photos")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._action(file_menu, "Open &sample collection", self.open_sample, None,
+                     "The photographs that ship with Explorer")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Re-index folder", self.session.reindex, "F5",
+                     "Look for new, changed and deleted files")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        query_menu = self.menuBar().addMenu("&Query")
+        self._action(query_menu, "&Paste image as query", self.query_panel.paste,
+                     QKeySequence.StandardKey.Paste, "Use the image on the clipboard as a query example")
+        self._action(query_menu, "&Clear query", self.state.clear_query, "Ctrl+Shift+X")
+
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in (self.map_dock, self.query_dock, self.histogram_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self._action(view_menu, "Recompute &map layout", self.session.recompute_layout, None,
+                     "Fit UMAP again on all images")
+        self._action(view_menu, "Show &all images", lambda: self.state.set_filter(None, "", "menu"),
+                     "Escape", "Clear the grid's filter")
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Explorer", self._about)
+        self._refresh_recent_menu()
+
+    def _action(self, menu, text, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+        action.triggered.connect(lambda *_: slot())
+        menu.addAction(action)
+        return action
+
+    # --- folders --------------------------------------------------------------------------
+
+    def choose_folder(self) -> None:
+        start = str(self.state.folder or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", start)
+        if folder:
+            self.open_folder(folder)
+
+    def open_sample(self) -> None:
+        from ..resources import sample_folder
+
+        self.open_folder(sample_folder())
+
+    def open_folder(self, folder: str | Path) -> None:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            self.show_error("Open folder", f"Not a folder: {folder}")
+            return
+        self.thumbnails.set_folder(folder.resolve())
+        self.session.open_folder(folder)
+        self.setWindowTitle(f"Explorer \u2014 {folder.resolve().name}")
+        self._remember_folder(folder.resolve())
+
+    def _remember_folder(self, folder: Path) -> None:
+        s = settings()
+        recent = [str(folder)] + [f for f in (s.value("recent", []) or []) if f != str(folder)]
+        s.setValue("recent", recent[:MAX_RECENT])
+        s.setValue("last_folder", str(folder))
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = settings().value("recent", []) or []
+        if isinstance(recent, str):
+            recent = [recent]
+        for folder in recent:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda *_, f=folder: self.open_folder(f))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # --- state observers ------------------------------------------------------------------
+
+    def _collection_changed(self) -> None:
+        c = self.state.collection
+        if c is not None and not self.state.indexing.running:
+            self.status_label.setText(f"{len(c)} images \u00b7 {self.state.model}")
+
+    def _indexing_changed(self) -> None:
+        status = self.state.indexing
+        self.progress.setVisible(status.running)
+        self.cancel_button.setVisible(status.running)
+        if status.running:
+            self.progress.setRange(0, max(status.total, 0))
+            self.progress.setValue(status.done)
+            self.progress.setFormat(f"%v / %m" if status.total else status.message)
+            rate = f" \u00b7 {status.rate:.1f} images/s" if status.rate else ""
+            eta = _format_seconds(status.eta_seconds)
+            self.status_label.setText(f"Indexing: {status.message}{rate}" + (f" \u00b7 {eta}" if eta else ""))
+        else:
+            self._collection_changed()
+
+    def _indexing_finished(self, report) -> None:
+        skipped = f", {report.skipped} skipped" if report.skipped else ""
+        state = "Cancelled" if report.cancelled else "Indexed"
+        self.statusBar().showMessage(
+            f"{state}: {report.new} new, {report.modified} changed, {report.removed} removed{skipped}", 10000)
+
+    def _task_failed(self, name: str, error: BaseException) -> None:
+        if name.startswith("thumbnails"):
+            return  # a missing thumbnail shows as a blank tile; no dialog per tile
+        known = (FolderError, WeightsUnavailable, CollectionError, OSError)
+        text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
+        titles = {"index": "Indexing failed", "open": "Could not open the collection",
+                  "layout": "Could not compute the map", "embed-query": "Could not use the query"}
+        self.show_error(titles.get(name, "Something went wrong"), text)
+
+    def show_error(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorDialog")
+        box.open()  # non-modal: the app keeps working (and tests are not blocked)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Explorer",
+                          "<b>Explorer</b><p>Do deep features retrieve X? Index a folder of photos "
+                          "with a CNN and explore what its features find.</p>")
+
+    # --- settings -------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        s = settings()
+        geometry, layout = s.value("geometry"), s.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if layout is not None:
+            self.restoreState(layout)
+        self.grid.set_thumbnail_size(int(s.value("thumbnail_size", self.grid.thumbnail_size())))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        s = settings()
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("window_state", self.saveState())
+        s.setValue("thumbnail_size", self.grid.thumbnail_size())
+        self.session.shutdown()
+        super().closeEvent(event)
+
+    def start(self, folder: str | Path | None = None) -> None:
+        """Open the given folder, else the last one used, else the bundled sample."""
+        if folder is None:
+            last = settings().value("last_folder")
+            folder = last if last and Path(last).is_dir() else None
+        if folder is None:
+            from ..resources import sample_folder
+
+            folder = sample_folder()
+        QTimer.singleShot(0, lambda: self.open_folder(folder))

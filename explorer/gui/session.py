@@ -1,0 +1,214 @@
+"""What the app does, as opposed to what it shows: open folders, index, lay out, query.
+
+The session turns user intents into core calls on background tasks and writes the results into
+the AppState; views only read the state and call these methods.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from ..core import images
+from ..core.embed import embed_query_images
+from ..core.indexer import IndexReport, index_folder
+from ..core.layout import Layout, compute_layout, extend_layout
+from ..core.models import DEFAULT_MODEL, LoadedModel, load_model
+from ..core.query import SearchIndex, default_model_for
+from ..core.store import indexed_models
+from .state import AppState, IndexingStatus, QueryExample
+from .workers import Tasks
+
+
+def _open_index(folder: Path, model: str) -> SearchIndex | None:
+    return SearchIndex.open(folder, model) if model in indexed_models(folder) else None
+
+
+def _thumbnail_of(source: Path | bytes) -> bytes | None:
+    try:
+        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
+    except images.ImageError:
+        return None
+
+
+class Session(QObject):
+    """Drives core work for one window."""
+
+    indexing_finished = Signal(object)  # IndexReport
+    query_failed = Signal(str)
+
+    def __init__(self, state: AppState, tasks: Tasks, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.tasks = tasks
+        self._model: LoadedModel | None = None
+        self._index_started = 0.0
+        self._batch_ready.connect(self._take_batch)
+
+    # --- folders and indexing --------------------------------------------------------------
+
+    def open_folder(self, folder: str | Path, model: str | None = None) -> None:
+        """Show what is already indexed at once, then bring it up to date in the background."""
+        folder = Path(folder).expanduser().resolve()
+        self.tasks.cancel("index")
+        model = model or default_model_for(folder)
+        self._close_collection()
+        self.state.set_collection(None, folder, model)
+        self.tasks.start("open", _open_index, folder, model,
+                         on_result=lambda index: self._opened(folder, model, index))
+
+    def _opened(self, folder: Path, model: str, index: SearchIndex | None) -> None:
+        if index is not None:  # never indexed: the collection appears with the first batch
+            self.state.set_collection(index, folder, model)
+            self._load_layout()
+        self.reindex()
+
+    def reindex(self) -> None:
+        state = self.state
+        if state.folder is None:
+            return
+        self._index_started = time.monotonic()
+        state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
+        model = self._model if self._model and self._model.spec.name == state.model else state.model
+        self.tasks.start(
+            "index", index_folder, state.folder, model, on_batch=self._on_batch_from_worker,
+            on_progress=self._indexing_progress, on_result=self._indexed,
+        ).finished.connect(self._indexing_ended)
+
+    def cancel_indexing(self) -> None:
+        self.tasks.cancel("index")
+
+    def _on_batch_from_worker(self, ids: list[int], paths: list[str], vectors: np.ndarray) -> None:
+        # Called on the worker thread: hand the batch to the GUI thread through a signal.
+        self._batch_ready.emit((ids, paths, vectors))
+
+    _batch_ready = Signal(object)
+
+    def _take_batch(self, batch: tuple) -> None:
+        ids, paths, vectors = batch
+        state = self.state
+        if state.collection is None:  # first batch of a never-indexed folder
+            index = _open_index(state.folder, state.model)
+            if index is None:
+                return
+            state.set_collection(index, state.folder, state.model)
+            return
+        rows = state.collection.apply_batch(ids, paths, vectors)
+        state.grow(rows)
+
+    def _indexing_progress(self, done: int, total: int, message: str) -> None:
+        elapsed = time.monotonic() - self._index_started
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = (total - done) / rate if rate > 0 and total else None
+        self.state.set_indexing(IndexingStatus(True, done, total, message, rate, eta))
+
+    def _indexed(self, report: IndexReport) -> None:
+        self.indexing_finished.emit(report)
+        # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
+        if report.embedded or report.removed or self.state.collection is None:
+            self.tasks.start("open", _open_index, self.state.folder, self.state.model,
+                             on_result=self._reloaded)
+
+    def _reloaded(self, index: SearchIndex | None) -> None:
+        if index is None:
+            return
+        self._close_collection()
+        self.state.set_collection(index, self.state.folder, self.state.model)
+        self._load_layout()
+
+    def _indexing_ended(self) -> None:
+        status = self.state.indexing
+        self.state.set_indexing(IndexingStatus(False, status.done, status.total, "ready"))
+
+    def _close_collection(self) -> None:
+        if self.state.collection is not None:
+            self.state.collection.close()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def _load_layout(self) -> None:
+        """Use the cached map, placing images it does not cover; compute one if there is none."""
+        collection = self.state.collection
+        if collection is None or not len(collection):
+            return
+        cached = Layout.load(collection.collection.dir)
+        if cached is None:
+            self.recompute_layout()
+            return
+        known, _ = cached.positions_of(collection.ids)
+        if not known.all() or len(cached.ids) != len(collection.ids):
+            rows = np.searchsorted(collection.ids, cached.ids).clip(0, len(collection.ids) - 1)
+            laid_out = collection.vectors[rows]
+            cached = extend_layout(cached, collection.vectors, collection.ids, laid_out)
+            cached.save(collection.collection.dir, collection.collection.generation)
+        self.state.set_layout(cached)
+
+    def recompute_layout(self) -> None:
+        collection = self.state.collection
+        if collection is None or not len(collection):
+            return
+        directory, generation = collection.collection.dir, collection.collection.generation
+
+        def compute(progress, cancelled):
+            layout = compute_layout(collection.vectors.copy(), collection.ids.copy(), progress, cancelled)
+            if layout is not None:
+                layout.save(directory, generation)
+            return layout
+
+        self.tasks.start("layout", compute, on_result=self._layout_ready)
+
+    def _layout_ready(self, layout: Layout | None) -> None:
+        if layout is not None and self.state.collection is not None:
+            self.state.set_layout(layout)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def query_by_rows(self, rows: list[int], replace: bool = True) -> None:
+        """Use indexed images as query examples (no model needed: their vectors are known)."""
+        collection = self.state.collection
+        if collection is None:
+            return
+        examples = [
+            QueryExample(Path(collection.paths[r]).name, collection.vectors[r].copy(),
+                         collection.folder / collection.paths[r],
+                         collection.collection.thumbnails.get(collection.paths[r]))
+            for r in rows
+        ]
+        if replace:
+            self.state.examples = []
+        self.state.add_examples(examples)
+
+    def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> None:
+        """Embed outside images (dropped files, pasted pixels) and add them as examples."""
+        names = names or [s.name if isinstance(s, Path) else "pasted image" for s in sources]
+        model_name = self.state.model or DEFAULT_MODEL
+
+        def embed(sources):
+            if self._model is None or self._model.spec.name != model_name:
+                self._model = load_model(model_name)
+            examples, problems = [], []
+            for source, name in zip(sources, names):
+                try:
+                    vector = embed_query_images(self._model, [source])[0]
+                except images.ImageError as err:
+                    problems.append(f"{name}: {err}")
+                    continue
+                path = source if isinstance(source, Path) else None
+                examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
+            return examples, problems
+
+        self.tasks.start("embed-query", embed, list(sources), on_result=self._embedded_query)
+
+    def _embedded_query(self, result: tuple[list[QueryExample], list[str]]) -> None:
+        examples, problems = result
+        if examples:
+            self.state.add_examples(examples)
+        if problems:
+            self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))
+
+    def shutdown(self) -> None:
+        self.tasks.shutdown()
+        self._close_collection()
