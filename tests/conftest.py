@@ -1,7 +1,6 @@
 """Test-wide set-up: no display, and never the user's own data directory or settings."""
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ os.environ["XDG_CONFIG_HOME"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "c
 
 import pytest
 
-from explorer.resources import sample_folder
+from helpers import copy_sample  # noqa: F401 (also importable from here)
 
 
 @pytest.fixture(scope="session")
@@ -22,16 +21,6 @@ def lite0():
     from explorer.core.models import load_model
 
     return load_model("efficientnet-lite0")
-
-
-def copy_sample(dest: Path, labels: list[str] | None = None) -> Path:
-    """Copy (some label folders of) the bundled sample photos into `dest`."""
-    source = sample_folder()
-    dest.mkdir(parents=True, exist_ok=True)
-    for label_dir in sorted(p for p in source.iterdir() if p.is_dir()):
-        if labels is None or label_dir.name in labels:
-            shutil.copytree(label_dir, dest / label_dir.name)
-    return dest
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from PIL import Image
 
 from explorer.core.store import folder_dir
 
-from conftest import copy_sample
+from helpers import copy_sample
 
 
 def explorer(*args: str, check: bool = True) -> subprocess.CompletedProcess:

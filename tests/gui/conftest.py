@@ -1,48 +1,6 @@
-"""Real widgets under QT_QPA_PLATFORM=offscreen, driven with pytest-qt."""
+"""Fixtures for GUI tests; plain helpers live in gui_helpers.py (import them from there)."""
 
-import numpy as np
-import pytest
-
-from explorer.core.indexer import index_folder
-
-
-@pytest.fixture
-def window(qtbot):
-    """A main window with nothing open; shut down cleanly (no leaked threads) after the test."""
-    from explorer.gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.session.shutdown()
-
-
-def wait_until_ready(qtbot, win, layout: bool = True, timeout: int = 120_000) -> None:
-    """Wait for indexing (and the map layout) to finish."""
-    def ready():
-        s = win.state
-        assert s.collection is not None and not s.indexing.running
-        assert win.tasks.latest("open") is None
-        if layout:
-            assert s.layout is not None and len(s.layout.ids) == len(s.collection)
-    qtbot.waitUntil(ready, timeout=timeout)
-
-
-@pytest.fixture
-def indexed_folder(photo_folder, lite0):
-    """The small photo folder, already indexed (so GUI tests start from a warm collection)."""
-    index_folder(photo_folder, lite0)
-    return photo_folder
-
-
-@pytest.fixture
-def ready_window(qtbot, window, indexed_folder):
-    """A window showing the indexed photo folder with its map computed."""
-    window.open_folder(indexed_folder)
-    wait_until_ready(qtbot, window)
-    return window
-
-
-def rows_by_name(state, *names: str) -> list[int]:
-    return [next(i for i, p in enumerate(state.collection.paths) if p.endswith(n)) for n in names]
+from gui_helpers import (  # noqa: F401 (fixtures, and helpers re-exported for convenience)
+    indexed_folder, ready_window, rows_by_name, wait_until_ready, window,
+)
+from helpers import copy_sample  # noqa: F401

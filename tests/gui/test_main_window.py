@@ -1,0 +1,68 @@
+"""The main window end to end: open, index in the background, cancel, errors, settings."""
+
+import numpy as np
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from helpers import copy_sample
+from gui_helpers import wait_until_ready
+
+
+def error_dialogs(win):
+    return [w for w in win.findChildren(QMessageBox) if w.objectName() == "errorDialog" and w.isVisible()]
+
+
+def test_open_unindexed_folder_indexes_in_background_and_fills_in(qtbot, window, tmp_path):
+    folder = copy_sample(tmp_path / "photos", ["cat", "coffee", "rocket", "astronaut", "clock", "brick"])
+    grew = []
+    window.state.collection_grew.connect(lambda rows: grew.append(len(rows)))
+    progress_seen = []
+    window.state.indexing_changed.connect(lambda: progress_seen.append(window.progress.isVisible()))
+    window.open_folder(folder)
+    assert window.windowTitle() == "Explorer \u2014 photos"
+    wait_until_ready(qtbot, window)
+    assert len(window.state.collection) == 42
+    assert True in progress_seen and not window.progress.isVisible()  # shown while indexing only
+    assert "42 images" in window.status_label.text()
+    # The layout covers every image and the collection matches what core reads from disk.
+    from explorer.core.query import SearchIndex
+
+    on_disk = SearchIndex.open(folder)
+    np.testing.assert_array_equal(on_disk.ids, window.state.collection.ids)
+    np.testing.assert_array_equal(np.sort(window.state.layout.ids), on_disk.ids)
+    on_disk.close()
+
+
+def test_cancel_half_way_keeps_what_was_indexed_and_resumes(qtbot, window, tmp_path):
+    folder = copy_sample(tmp_path / "all")  # 91 images: three batches
+    window.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.collection is not None and len(window.state.collection) > 0,
+                    timeout=120_000)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.state.indexing.running, timeout=60_000)
+    qtbot.waitUntil(lambda: window.tasks.latest("open") is None, timeout=60_000)
+    done = len(window.state.collection)
+    assert 0 < done < 91
+    window.session.reindex()
+    wait_until_ready(qtbot, window, layout=False)
+    assert len(window.state.collection) == 91
+
+
+def test_unusable_folder_shows_an_error_and_the_app_keeps_working(qtbot, window, tmp_path):
+    window.open_folder(tmp_path / "does-not-exist")
+    assert error_dialogs(window)
+    assert window.state.folder is None
+
+
+def test_settings_persist_between_windows(qtbot, tmp_path, ready_window):
+    from explorer.gui.main_window import MainWindow
+
+    ready_window.grid.set_thumbnail_size(200)
+    ready_window.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    try:
+        assert second.grid.thumbnail_size() == 200
+        recent = [a.text() for a in second.recent_menu.actions()]
+        assert str(ready_window.state.folder) in recent
+    finally:
+        second.session.shutdown()
