@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+
+
+def _no_display() -> bool:
+    """On X11/Wayland systems Qt aborts without a display; say so instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -11,6 +19,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "open":
         args = args[1:]
     folder = args[0] if args else None
+    if _no_display():
+        print("explorer: no display found. Run it on a desktop, under xvfb-run, or use the "
+              "command line (explorer --help; `explorer demo` searches the sample headless).",
+              file=sys.stderr)
+        return 2
 
     from PySide6.QtWidgets import QApplication
 
