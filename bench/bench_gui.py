@@ -1,0 +1,133 @@
+"""The desktop app at scale: open, scroll, pan/zoom and query a large synthetic collection.
+
+    python bench/bench_gui.py [N]          (default 100000; builds bench/out/synthetic-N once)
+
+Prints a markdown table: time until the window shows the collection, the longest event-loop stall
+while opening and re-indexing (a 5 ms timer measures gaps), grid scroll frames, map pan/zoom
+frames with all N points, and the time a query takes to update scores, grid, map and histogram.
+Runs offscreen; frames are timed with grab(), which paints synchronously.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # never the user's settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic import synthetic_collection  # noqa: E402
+
+
+class StallMeter:
+    """Longest gap between ticks of a fast timer: how long the event loop was blocked."""
+
+    def __init__(self):
+        from PySide6.QtCore import QTimer
+
+        self.last = time.perf_counter()
+        self.gaps: list[float] = []
+        self.timer = QTimer(interval=5, timeout=self.tick)
+        self.timer.start()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def worst_ms(self) -> float:
+        return 1000 * max(self.gaps, default=0.0)
+
+
+def wait(app, condition, timeout: float = 600) -> float:
+    start = time.perf_counter()
+    while not condition():
+        app.processEvents()
+        time.sleep(0.001)
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError
+    return time.perf_counter() - start
+
+
+def frame_ms(widget, repeats: int = 5, step=None) -> float:
+    times = []
+    for i in range(repeats):
+        if step:
+            step(i)
+        start = time.perf_counter()
+        widget.grab()
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def main(n: int) -> None:
+    folder = synthetic_collection(n)
+    from PySide6.QtWidgets import QApplication, QListView
+
+    import pyqtgraph as pg
+
+    from explorer.gui.main_window import MainWindow
+    from explorer.gui.state import QueryExample
+
+    app = QApplication([])
+    rows: list[tuple[str, str]] = []
+    started = time.perf_counter()
+    window = MainWindow()
+    window.resize(1600, 1000)
+    window.show()
+    app.processEvents()
+    rows.append(("window shown (imports done before)", f"{1000 * (time.perf_counter() - started):.0f} ms"))
+
+    meter = StallMeter()
+    start = time.perf_counter()
+    window.open_folder(folder)
+    wait(app, lambda: window.state.collection is not None and len(window.state.collection) == n)
+    window.grab()
+    rows.append(("open: collection in the grid", f"{1000 * (time.perf_counter() - start):.0f} ms"))
+    wait(app, lambda: not window.state.indexing.running and window.state.layout is not None
+         and window.tasks.latest("open") is None)
+    rows.append(("open + no-change re-index of all files", f"{time.perf_counter() - start:.1f} s"))
+    rows.append(("worst event-loop stall while opening", f"{meter.worst_ms():.0f} ms"))
+
+    grid = window.grid.findChild(QListView)
+    bar = grid.verticalScrollBar()
+    scroll = frame_ms(grid.viewport(), 20, lambda i: (bar.setValue(bar.maximum() * i // 20), app.processEvents()))
+    rows.append(("grid scroll: frame (20 jumps across all rows)", f"{scroll:.1f} ms"))
+
+    plot = window.map.findChild(pg.PlotWidget)
+    vb = plot.getPlotItem().getViewBox()
+    full = frame_ms(plot, 5, lambda i: vb.autoRange())
+    rows.append((f"map frame, all {n} points", f"{full:.1f} ms"))
+    pan = frame_ms(plot, 10, lambda i: vb.translateBy(x=0.5 * (1 if i % 2 else -1), y=0.3))
+    rows.append(("map pan: frame", f"{pan:.1f} ms"))
+    zoom = frame_ms(plot, 10, lambda i: vb.scaleBy((0.8, 0.8) if i < 5 else (1.25, 1.25)))
+    rows.append(("map zoom: frame", f"{zoom:.1f} ms"))
+
+    collection = window.state.collection
+    times = []
+    for row in range(0, 5):
+        vector = collection.vectors[row * 997].copy()
+        start = time.perf_counter()
+        window.state.clear_query()
+        window.state.add_examples([QueryExample("q", vector)])
+        app.processEvents()
+        times.append(1000 * (time.perf_counter() - start))
+    rows.append(("query -> scores, grid, map, histogram updated", f"{statistics.median(times):.0f} ms"))
+    meter.timer.stop()
+
+    window.close()
+    print(f"\n| measure (N = {n}) | value |\n| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; "
+          f"peak RSS {__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
