@@ -128,6 +128,62 @@ def cmd_neighbours(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .core.analysis import evaluate, labels_of
+
+    if args.k < 1:
+        raise UserError("--k must be at least 1")
+    index = _open_index(_folder(args.folder), args.model, args)
+    token = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())  # O(N^2): may take a while
+    progress = TqdmProgress(quiet=args.json)
+    try:
+        result = evaluate(index.vectors, labels_of(index.paths), k=args.k, progress=progress,
+                          cancelled=token)
+    finally:
+        progress.close()
+        signal.signal(signal.SIGINT, previous)
+        index.close()
+    if result is None:
+        print("explorer: eval cancelled", file=sys.stderr)
+        return 130
+    if not result.overall.queries:
+        raise UserError(f"{index.folder} has no labels to evaluate: eval needs subfolders "
+                        "(labels) holding at least two images each")
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    precision = f"precision@{args.k}"
+    width = max(len("overall"), *(len(name) for name in result.labels))
+    print(f"{'label':{width}s}  {'images':>6s}  {'mAP':>6s}  {precision:>{len(precision)}s}  {'recall@1':>8s}")
+    rows = [*result.labels.items(), ("overall", result.overall)]
+    for name, s in rows:
+        if name == "overall":
+            print("-" * (width + len(precision) + 30))
+        print(f"{name:{width}s}  {s.queries:6d}  {s.mean_average_precision:6.3f}  "
+              f"{s.precision_at_k:{len(precision)}.3f}  {s.recall_at_1:8.3f}")
+    if result.singletons:
+        print(f"not evaluated (one image): {', '.join(result.singletons)}", file=sys.stderr)
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from .core.duplicates import duplicate_groups
+
+    index = _open_index(_folder(args.folder), args.model, args)
+    try:
+        groups = duplicate_groups(index, args.threshold)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps({"groups": [[str(p) for p in group] for group in groups]}))
+        return 0
+    print(f"{len(groups)} group(s) of near-duplicates at similarity >= {args.threshold}",
+          file=sys.stderr)
+    print("\n\n".join("\n".join(str(p) for p in group) for group in groups))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .core.query import default_model_for
     from .core.store import Collection
@@ -245,6 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
     with_model(p, None)
     p.set_defaults(func=cmd_neighbours)
+
+    p = sub.add_parser("eval", help="retrieval quality per label (subfolder): mAP, precision@k, recall@1")
+    p.add_argument("folder")
+    p.add_argument("--k", type=int, default=10, help="k of precision@k (default 10)")
+    p.add_argument("--json", action="store_true")
+    with_model(p, None)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("duplicates", help="groups of near-duplicate images")
+    p.add_argument("folder")
+    p.add_argument("--threshold", type=float, default=0.95, help="cosine similarity (default 0.95)")
+    p.add_argument("--json", action="store_true")
+    with_model(p, None)
+    p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("info", help="what is indexed, where, and which files were skipped")
     p.add_argument("folder")

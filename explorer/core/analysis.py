@@ -1,10 +1,18 @@
-"""Similarity distributions: how every image in a collection relates to a query."""
+"""Similarity distributions: how every image in a collection relates to a query.
+
+Also the Rocchio multi-example query, summaries of one distribution, and label-aware retrieval
+quality (labels = first-level subfolders): AP, precision@k, and `evaluate` over a collection.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from .catalog import label_of
+from .tasks import Progress
 
 # One bin grid for every query, so histograms of different queries overlay bin for bin.
 HISTOGRAM_RANGE = (-1.0, 1.0)
@@ -62,3 +70,223 @@ def ranking(scores: np.ndarray, k: int | None = None) -> np.ndarray:
         top = np.argpartition(-scores, k - 1)[:k]
         return top[np.argsort(-scores[top], kind="stable")]
     return np.argsort(-scores, kind="stable")
+
+
+# ---- multi-example queries --------------------------------------------------------------------
+
+
+def rocchio(positives: np.ndarray, negatives: np.ndarray | None = None,
+            negative_weight: float = 0.5) -> np.ndarray:
+    """Rocchio query: mean of the positive unit vectors minus `negative_weight` x mean of the
+    negatives, renormalised. With no negatives it is the plain mean query (embed.mean_query)."""
+    positives = np.atleast_2d(np.asarray(positives, np.float32))
+    if not positives.size:
+        raise ValueError("a query needs at least one positive example")
+    query = positives.mean(axis=0)
+    if negatives is not None and np.size(negatives):
+        query = query - np.float32(negative_weight) * np.atleast_2d(np.asarray(negatives, np.float32)).mean(axis=0)
+    norm = float(np.linalg.norm(query))
+    # A zero vector (negatives cancelling the positives) stays zero rather than becoming NaN.
+    return query / norm if norm > 0 else query
+
+
+# ---- summaries of one distribution ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistributionSummary:
+    """What the histogram panel prints under each query's curve."""
+
+    n: int
+    mean: float
+    median: float
+    top_k: int
+    top_k_mean: float  # mean score of the k best images
+    threshold: float
+    above_threshold: int  # images scoring >= threshold
+
+
+def summarise(scores: np.ndarray, top_k: int = 10, threshold: float = 0.5) -> DistributionSummary:
+    scores = np.asarray(scores, np.float32)
+    if not len(scores):
+        nan = float("nan")
+        return DistributionSummary(0, nan, nan, top_k, nan, threshold, 0)
+    k = min(max(top_k, 1), len(scores))
+    best = np.partition(scores, len(scores) - k)[len(scores) - k:]
+    return DistributionSummary(
+        n=len(scores), mean=float(scores.mean(dtype=np.float64)), median=float(np.median(scores)),
+        top_k=top_k, top_k_mean=float(best.mean(dtype=np.float64)), threshold=threshold,
+        above_threshold=int(np.count_nonzero(scores >= threshold)),
+    )
+
+
+def cumulative(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical CDF: scores ascending and the fraction of images scoring <= each."""
+    x = np.sort(np.asarray(scores, np.float32))
+    return x, np.arange(1, len(x) + 1, dtype=np.float64) / max(len(x), 1)
+
+
+# ---- labels and retrieval quality -------------------------------------------------------------
+#
+# Ties: an image is ranked after every non-relevant image with the same score (pessimistic
+# ranking). That makes every figure independent of file order, and lets the ranks be found by
+# sorting score values (np.sort) instead of a stable argsort, which is ~15x slower and would
+# dominate `evaluate` on a large collection.
+
+
+def labels_of(paths: list[str]) -> np.ndarray:
+    """First-level subfolder of each relative POSIX path ("" for files at the root)."""
+    return np.array([label_of(p) or "" for p in paths], dtype=str)
+
+
+def _relevant_ranks(all_sorted: np.ndarray, relevant_scores: np.ndarray) -> np.ndarray:
+    """1-based ranks of the relevant items, ascending, under pessimistic tie ranking.
+
+    `all_sorted` holds every ranked score (relevant ones included) in ascending order. The i-th
+    best relevant item (1-based) has rank i + (non-relevant items scoring >= its score).
+    """
+    rel_desc = np.sort(relevant_scores)[::-1]
+    count_ge = len(all_sorted) - np.searchsorted(all_sorted, rel_desc, side="left")
+    relevant_ge = len(rel_desc) - np.searchsorted(rel_desc[::-1], rel_desc, side="left")
+    return np.arange(1, len(rel_desc) + 1) + (count_ge - relevant_ge)
+
+
+def _ap(ranks: np.ndarray) -> float:
+    return float(np.mean(np.arange(1, len(ranks) + 1) / ranks)) if len(ranks) else float("nan")
+
+
+def _precision(ranks: np.ndarray, k: int, ranked: int) -> float:
+    """Share of the top k that is relevant; k shrinks to the ranking's length when it is shorter."""
+    k = min(k, ranked)
+    return float(np.count_nonzero(ranks <= k)) / k if k > 0 else float("nan")
+
+
+def _kept(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray | None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    scores, relevant = np.asarray(scores), np.asarray(relevant, bool)
+    if exclude is not None:
+        keep = ~np.asarray(exclude, bool)
+        scores, relevant = scores[keep], relevant[keep]
+    return scores, relevant
+
+
+def average_precision(scores: np.ndarray, relevant: np.ndarray,
+                      exclude: np.ndarray | None = None) -> float:
+    """Non-interpolated AP over the full ranking: the mean, over relevant images, of the precision
+    at each one's rank. Excluded rows (the query's own images) leave the ranking first. NaN when
+    nothing is relevant."""
+    scores, relevant = _kept(scores, relevant, exclude)
+    return _ap(_relevant_ranks(np.sort(scores), scores[relevant]))
+
+
+def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int,
+                   exclude: np.ndarray | None = None) -> float:
+    """Share of relevant images among the k best (after removing excluded rows)."""
+    scores, relevant = _kept(scores, relevant, exclude)
+    return _precision(_relevant_ranks(np.sort(scores), scores[relevant]), k, len(scores))
+
+
+def split_by_label(scores: np.ndarray, labels: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores of images with `label`, scores of every other image, unlabelled ones included)."""
+    same = np.asarray(labels) == label
+    return scores[same], scores[~same]
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    """Means over a set of query images."""
+
+    queries: int
+    mean_average_precision: float
+    precision_at_k: float
+    recall_at_1: float
+
+    def to_json(self, k: int) -> dict[str, float | None]:
+        def finite(x: float) -> float | None:  # JSON has no NaN
+            return x if np.isfinite(x) else None
+
+        return {"mAP": finite(self.mean_average_precision), f"precision@{k}": finite(self.precision_at_k),
+                "recall@1": finite(self.recall_at_1)}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every labelled image as a query over the rest of the collection (exact cosine ranking).
+
+    Queries are the images whose label (first-level subfolder) has at least one other image; an
+    image's relevant set is the other images of its label. Unlabelled images (at the root) and
+    images alone in their label are never queries nor relevant, but stay in every ranking as
+    distractors, as they would in a search.
+    """
+
+    k: int
+    overall: RetrievalScores  # mean over all query images (larger labels weigh more)
+    labels: dict[str, RetrievalScores]
+    query_rows: np.ndarray  # rows of the vectors that served as queries
+    average_precision: np.ndarray  # per query row, aligned with query_rows
+    precision: np.ndarray
+    recall_at_1: np.ndarray  # 1.0 where the nearest other image shares the label
+    singletons: list[str]  # labels with one image: nothing to retrieve, not evaluated
+
+    def to_json(self) -> dict:
+        return {"overall": self.overall.to_json(self.k),
+                "labels": {name: s.to_json(self.k) for name, s in self.labels.items()}}
+
+
+def _mean_scores(ap: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> RetrievalScores:
+    if not len(ap):
+        nan = float("nan")
+        return RetrievalScores(0, nan, nan, nan)
+    return RetrievalScores(len(ap), float(ap.mean()), float(precision.mean()), float(recall.mean()))
+
+
+def evaluate(vectors: np.ndarray, labels: np.ndarray, k: int = 10,
+             progress: Progress | None = None,
+             cancelled: Callable[[], bool] = lambda: False,
+             block_elements: int = 1 << 23) -> Evaluation | None:
+    """mAP, precision@k and recall@1 of exact cosine search, per label and overall.
+
+    Costs one (queries x N) matrix product and a sort of each row: O(N^2), run in blocks of
+    about `block_elements` scores so memory stays bounded (~100 MB at the default, any N).
+    Returns None when cancelled.
+    """
+    vectors = np.asarray(vectors, np.float32)
+    labels = np.asarray(labels, dtype=str)
+    n = len(vectors)
+    names, counts = np.unique(labels[labels != ""], return_counts=True)
+    evaluated = [str(name) for name, c in zip(names, counts) if c >= 2]
+    total = int(sum(c for c in counts if c >= 2))
+    block = max(1, block_elements // max(n, 1))
+    rows_out, ap_out, precision_out, recall_out = [], [], [], []
+    done = 0
+    for name in evaluated:
+        members = np.flatnonzero(labels == name)
+        # Queries are grouped by label so that every row of a block has the same relevant columns.
+        for start in range(0, len(members), block):
+            if cancelled():
+                return None
+            queries = members[start:start + block]
+            scores = vectors[queries] @ vectors.T
+            scores[np.arange(len(queries)), queries] = -np.inf  # itself: below every real score
+            all_sorted = np.sort(scores, axis=1)
+            for row, query_scores in enumerate(scores):
+                # Drop the -inf (itself) at the front of both; everything else is ranked.
+                ranks = _relevant_ranks(all_sorted[row, 1:], query_scores[members[members != queries[row]]])
+                ap_out.append(_ap(ranks))
+                precision_out.append(_precision(ranks, k, n - 1))
+                recall_out.append(float(ranks[0] == 1))
+            rows_out.append(queries)
+            done += len(queries)
+            if progress:
+                progress(done, total, "evaluating")
+    rows = np.concatenate(rows_out) if rows_out else np.empty(0, np.int64)
+    ap, precision, recall = (np.asarray(x, np.float64) for x in (ap_out, precision_out, recall_out))
+    per_label = {}
+    offset = 0
+    for name in evaluated:
+        size = int(np.count_nonzero(labels == name))
+        part = slice(offset, offset + size)
+        per_label[name] = _mean_scores(ap[part], precision[part], recall[part])
+        offset += size
+    singletons = [str(name) for name, c in zip(names, counts) if c < 2]
+    return Evaluation(k, _mean_scores(ap, precision, recall), per_label, rows, ap, precision, recall, singletons)

@@ -201,7 +201,8 @@ class MainWindow(QMainWindow):
         text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
         titles = {"index": "Indexing failed", "open": "Could not open the collection",
                   "layout": "Could not compute the map", "embed-query": "Could not use the query"}
-        self.show_error(titles.get(name, "Something went wrong"), text)
+        self.show_error(titles.get(name.rsplit("-", 1)[0] if name.startswith("embed-query") else name,
+                                   "Something went wrong"), text)
 
     def show_error(self, title: str, text: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)

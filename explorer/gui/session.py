@@ -20,7 +20,7 @@ from ..core.models import DEFAULT_MODEL, LoadedModel, load_model
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import indexed_models
 from .state import AppState, IndexingStatus, QueryExample
-from .workers import Tasks
+from .workers import Task, Tasks
 
 
 def _open_index(folder: Path, model: str) -> SearchIndex | None:
@@ -47,6 +47,7 @@ class Session(QObject):
         self._model: LoadedModel | None = None
         self._index_started = 0.0
         self._batch_ready.connect(self._take_batch)
+        self._query_tasks = 0
 
     # --- folders and indexing --------------------------------------------------------------
 
@@ -181,7 +182,7 @@ class Session(QObject):
             self.state.examples = []
         self.state.add_examples(examples)
 
-    def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> None:
+    def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> Task:
         """Embed outside images (dropped files, pasted pixels) and add them as examples."""
         names = names or [s.name if isinstance(s, Path) else "pasted image" for s in sources]
         model_name = self.state.model or DEFAULT_MODEL
@@ -200,11 +201,15 @@ class Session(QObject):
                 examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
             return examples, problems
 
-        self.tasks.start("embed-query", embed, list(sources), on_result=self._embedded_query)
+        # Each drop or paste is its own task: a second one must not cancel the first.
+        self._query_tasks += 1
+        generation = self.state.query_generation
+        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
+                                on_result=lambda result: self._embedded_query(result, generation))
 
-    def _embedded_query(self, result: tuple[list[QueryExample], list[str]]) -> None:
+    def _embedded_query(self, result: tuple[list[QueryExample], list[str]], generation: int) -> None:
         examples, problems = result
-        if examples:
+        if examples and generation == self.state.query_generation:
             self.state.add_examples(examples)
         if problems:
             self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))

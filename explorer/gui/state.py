@@ -61,6 +61,7 @@ class AppState:
     query_vector: np.ndarray | None = None
     scores: np.ndarray | None = None  # similarity of each row to the query
     top_k: int = 20
+    query_generation: int = 0  # bumped by clear_query
     selection: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)  # selected rows
     grid_filter: np.ndarray | None = None  # rows the grid shows (None: all), in display order
     filter_description: str = ""
@@ -77,12 +78,15 @@ class AppState:
             self.selection = _remap(self.selection, old_ids, collection.ids)
         else:
             self.selection = EMPTY_ROWS
+        had_filter = self.grid_filter is not None
         self.grid_filter, self.filter_description = None, ""
         if collection is None:
             self.layout = None
         self._rescore()
         self.collection_changed.emit()
         self.query_changed.emit()
+        if had_filter:
+            self.filter_changed.emit("collection")
 
     def grow(self, rows: np.ndarray) -> None:
         """Indexing added (or re-embedded) these rows of the current collection."""
@@ -106,6 +110,7 @@ class AppState:
         self._query_from_examples()
 
     def clear_query(self) -> None:
+        self.query_generation += 1  # embeddings still in flight belong to the cleared query
         self.examples = []
         self._query_from_examples()
 
