@@ -82,7 +82,7 @@ class SearchIndex:
                 self._ann.save(c.dir, c.generation)
         return self._ann
 
-    def _rows(self, queries: np.ndarray, k: int, exact: bool | None) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_rows(self, queries: np.ndarray, k: int, exact: bool | None) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers (into self.paths) and scores of the k nearest of each query."""
         k = min(k, len(self))
         if exact or (exact is None and len(self) < EXACT_BELOW) or not self._ann_current:
@@ -94,7 +94,7 @@ class SearchIndex:
         """The k images most similar to one query vector, best first."""
         if not len(self):
             return []
-        rows, scores = self._rows(query[None, :], k, exact)
+        rows, scores = self.nearest_rows(query[None, :], k, exact)
         return [Hit(self.folder / self.paths[r], float(s)) for r, s in zip(rows[0], scores[0])]
 
     def neighbours(self, k: int = 10, exact: bool | None = None,
@@ -102,7 +102,7 @@ class SearchIndex:
         """Every image with its k nearest other images, best first (itself excluded)."""
         for start in range(0, len(self), block):
             stop = min(start + block, len(self))
-            rows, scores = self._rows(self.vectors[start:stop], k + 1, exact)
+            rows, scores = self.nearest_rows(self.vectors[start:stop], k + 1, exact)
             for offset in range(stop - start):
                 me = start + offset
                 hits = [Hit(self.folder / self.paths[r], float(s))
