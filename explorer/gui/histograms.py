@@ -9,12 +9,14 @@ applied as the query or the collection changes.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+from superqt.utils import signals_blocked
 
 from ..core import analysis
 from ..core.analysis import SimilarityHistogram
@@ -50,12 +52,24 @@ class _BrushViewBox(pg.ViewBox):
 
 
 class HistogramView(QWidget):
-    """The current query's similarity histogram, its top-K cut-off, and a range selection."""
+    """The current query's similarity histogram, its top-K cut-off, and a range selection.
+
+    Other curves (named queries, a label split) are drawn on the same plot by an overlay
+    (histogram_overlay.py), which re-renders on `refreshed` and follows `mode_changed`.
+    """
+
+    refreshed = Signal()  # the plot was redrawn for the current state
+    mode_changed = Signal(bool)  # True: cumulative distribution; False: histogram
 
     def __init__(self, state: AppState, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.state, self.session = state, session
         self.histogram: SimilarityHistogram | None = None  # what the plot shows now
+        self.cumulative = False
+        # Set by an overlay: whether it has curves to show without a current query, and the
+        # similarity range its curves occupy (so the initial zoom covers every curve).
+        self.overlay_has_curves: Callable[[], bool] = lambda: False
+        self.overlay_range: Callable[[], tuple[float, float] | None] = lambda: None
         self._range_active = False  # the region is shown and drives the grid's filter
         self._owns_filter = False  # the grid's current filter is ours
         self._zoomed_for: tuple | None = None
@@ -86,8 +100,13 @@ class HistogramView(QWidget):
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Forget the range and show all images in the grid")
         self.clear_button.clicked.connect(self.clear_range)
+        self.mode_button = QPushButton("Cumulative", checkable=True)
+        self.mode_button.setToolTip("Switch between the histogram and the cumulative distribution "
+                                    "(share of images scoring at most x)")
+        self.mode_button.toggled.connect(self.set_cumulative)
         bar = QHBoxLayout()
         bar.addWidget(self.range_label, 1)
+        bar.addWidget(self.mode_button)
         bar.addWidget(self.select_button)
         bar.addWidget(self.clear_button)
 
@@ -145,9 +164,30 @@ class HistogramView(QWidget):
         self._zoomed_for = None
         self._schedule()
 
+    def set_cumulative(self, on: bool) -> None:
+        """Show cumulative distributions (True) or histograms (False)."""
+        if on == self.cumulative:
+            return
+        self.cumulative = on
+        with signals_blocked(self.mode_button):
+            self.mode_button.setChecked(on)
+        item = self.plot.getPlotItem()
+        item.setLabel("left", "share of images \u2264 x" if on else "images")
+        item.getViewBox().setLimits(yMin=0, yMax=1.05 if on else None)
+        self._zoomed_for = None  # the y axis means something else now
+        self.mode_changed.emit(on)
+        self._refresh()
+
+    def refresh(self) -> None:
+        """Redraw at the next event-loop turn (for an overlay whose curves changed)."""
+        self._schedule()
+
     def _refresh(self) -> None:
         state = self.state
         scores = state.scores
+        if (scores is None or not len(scores)) and self.overlay_has_curves() and state.collection is not None:
+            self._refresh_overlay_only()
+            return
         if scores is None or not len(scores):
             self.histogram = None
             self.empty.setText(EMPTY_TEXT if state.query_vector is None
@@ -155,27 +195,57 @@ class HistogramView(QWidget):
             self.stack.setCurrentWidget(self.empty)
             self.select_button.setEnabled(False)
             self.clear_range()
+            self.refreshed.emit()
             return
         hist = analysis.similarity_histogram(scores, state.top_k)
         self.histogram = hist
-        self.curve.setData(hist.edges, hist.counts, stepMode="center")
+        if self.cumulative:
+            x, y = analysis.cumulative(scores)
+            self.curve.setData(x, y, stepMode=None, fillLevel=None)
+        else:
+            self.curve.setData(hist.edges, hist.counts, stepMode="center", fillLevel=0)
         k = min(hist.top_k, hist.total)
+        self.cutoff.setVisible(True)
         self.cutoff.setValue(hist.top_k_threshold)
         self.cutoff.label.setFormat(f"top {k}")
         self.plot.getPlotItem().setTitle(self._title(hist), size="10pt")
-        zoom_key = (id(state.query_vector), id(state.collection), hist.total)
-        if zoom_key != self._zoomed_for:  # keep the user's zoom while only K changes
-            self._zoomed_for = zoom_key
-            low, high = hist.occupied_range()
-            pad = max((high - low) * 0.05, 0.01)
-            self.plot.getPlotItem().setXRange(low - pad, high + pad, padding=0)
-            self.plot.getPlotItem().enableAutoRange(y=True)
+        self._zoom((id(state.query_vector), id(state.collection), hist.total), hist.occupied_range())
         self.stack.setCurrentWidget(self.plot)
         self.select_button.setEnabled(True)
         if self._range_active:
             self._apply_range()  # the same range over the new scores
         else:
             self.range_label.setText(RANGE_HINT)
+        self.refreshed.emit()
+
+    def _refresh_overlay_only(self) -> None:
+        """No current query, but the overlay has named queries to show: the plot without the
+        current query's curve, cut-off and range."""
+        self.histogram = None
+        self.curve.setData([], [], stepMode=None)
+        self.cutoff.setVisible(False)
+        self.clear_range()
+        self.select_button.setEnabled(False)
+        self.range_label.setText("")
+        self.plot.getPlotItem().setTitle(f"{len(self.state.collection)} images", size="10pt")
+        self._zoom(("overlay", id(self.state.collection)), None)
+        self.stack.setCurrentWidget(self.plot)
+        self.refreshed.emit()
+
+    def _zoom(self, key: tuple, occupied: tuple[float, float] | None) -> None:
+        """Zoom to the data once per query and collection; keep the user's zoom while only K
+        changes. The overlay's curves count too."""
+        if key == self._zoomed_for:
+            return
+        extra = self.overlay_range()
+        spans = [r for r in (occupied, extra) if r is not None]
+        if not spans:
+            return
+        self._zoomed_for = key
+        low, high = min(r[0] for r in spans), max(r[1] for r in spans)
+        pad = max((high - low) * 0.05, 0.01)
+        self.plot.getPlotItem().setXRange(low - pad, high + pad, padding=0)
+        self.plot.getPlotItem().enableAutoRange(y=True)
 
     def _title(self, hist: SimilarityHistogram) -> str:
         names = [e.name for e in self.state.examples]

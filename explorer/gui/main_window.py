@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 from ..core.catalog import FolderError
 from ..core.models import WeightsUnavailable
 from ..core.store import CollectionError
+from .analysis_panels import install_analysis
 from .grid import GridView
 from .histograms import HistogramView
 from .query_panel import QueryPanel
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
         self.session.indexing_finished.connect(self._indexing_finished)
         self._restore_settings()
+        install_analysis(self)  # after the restore: it puts its own docks where they were left
 
     # --- construction ---------------------------------------------------------------------
 

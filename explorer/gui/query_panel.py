@@ -7,163 +7,31 @@ vectors at once; any other image is embedded by the session in the background.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QIODevice, QMimeData, QPoint, QSize, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import (
-    QColor, QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QIcon, QImage, QPainter,
-    QPixmap,
+    QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QIcon, QImage, QPixmap,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QGridLayout, QHBoxLayout, QLabel, QListView, QListWidget,
-    QListWidgetItem, QMenu, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QToolButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QListWidgetItem, QMenu, QPushButton,
+    QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
 )
 from superqt.utils import signals_blocked
 
-from ..core.images import image_extensions
-from ..core.query import SearchIndex
+from .query_sources import classify_paths, paths_in_text, png_bytes, relative_to_collection
+from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .session import Session
 from .state import AppState, QueryExample
 from .thumbnails import ThumbnailCache
 
+__all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryPanel", "classify_paths", "paths_in_text",
+           "png_bytes"]  # the helpers moved to query_sources / query_tiles; importable here as before
+
 SOURCE = "query"
 EMPTY_HINT = "Drop photos here, paste an image (Ctrl+V), or right-click an image > Query by this image"
 NO_RESULTS = "The images most similar to the query appear here, best first."
-ROW_ROLE = Qt.ItemDataRole.UserRole
-EXAMPLE_SIDE = 72
-RESULT_SIDE = 96
-MAX_PASTED_SIDE = 1024  # the model sees 224 px: no need to carry a 4K screenshot to the worker
-
-
-def png_bytes(image: QImage) -> bytes:
-    """Encode a QImage (e.g. from the clipboard) as PNG, shrunk to at most MAX_PASTED_SIDE."""
-    if max(image.width(), image.height()) > MAX_PASTED_SIDE:
-        image = image.scaled(MAX_PASTED_SIDE, MAX_PASTED_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return bytes(buffer.data())
-
-
-def paths_in_text(text: str) -> list[Path]:
-    """Existing files named in pasted text, one path or file:// URL per line."""
-    paths = []
-    for line in text.splitlines():
-        line = line.strip().strip('"')
-        if not line:
-            continue
-        path = Path(QUrl(line).toLocalFile()) if line.startswith("file:") else Path(line).expanduser()
-        if path.is_absolute() and path.exists():
-            paths.append(path)
-    return paths
-
-
-def classify_paths(paths: Sequence[Path], collection: SearchIndex | None) -> tuple[list[int], list[Path], list[str]]:
-    """Split dropped paths into rows of the collection, other image files, and readable problems."""
-    rows: list[int] = []
-    files: list[Path] = []
-    problems: list[str] = []
-    row_of: dict[str, int] | None = None
-    extensions = image_extensions()
-    for path in paths:
-        if path.is_dir():
-            problems.append(f"{path.name}: is a folder; drop image files (or open the folder with Ctrl+O)")
-            continue
-        if not path.is_file():
-            problems.append(f"{path}: no such file")
-            continue
-        relative = _relative_to_collection(path, collection)
-        if relative is not None:
-            if row_of is None:  # O(n) once per drop: ~10 ms at 100k images
-                row_of = {p: r for r, p in enumerate(collection.paths)}
-            row = row_of.get(relative)
-            if row is not None:
-                rows.append(row)
-                continue
-        if path.suffix.lower() not in extensions:
-            problems.append(f"{path.name}: not an image file (use {', '.join(sorted(extensions))})")
-            continue
-        files.append(path)  # inside the folder but not indexed (yet) also lands here: embed it
-    return rows, files, problems
-
-
-def _relative_to_collection(path: Path, collection: SearchIndex | None) -> str | None:
-    if collection is None:
-        return None
-    for candidate in (path.absolute(), path.resolve()):
-        try:
-            return candidate.relative_to(collection.folder).as_posix()
-        except ValueError:
-            continue
-    return None
-
-
-def _square(pixmap: QPixmap, side: int = RESULT_SIDE) -> QPixmap:
-    """The thumbnail centred on a transparent square: portrait and landscape tiles line up."""
-    scaled = pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                           Qt.TransformationMode.SmoothTransformation)
-    square = QPixmap(side, side)
-    square.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(square)
-    painter.drawPixmap((side - scaled.width()) // 2, (side - scaled.height()) // 2, scaled)
-    painter.end()
-    return square
-
-
-class _ResultList(QListWidget):
-    """Results as thumbnails; drags carry the files' URLs (as the grid's do) and only ever copy."""
-
-    def __init__(self, state: AppState):
-        super().__init__(objectName="queryResults")
-        self.state = state
-
-    def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData:
-        mime = QMimeData()
-        paths = (self.state.path_of(item.data(ROW_ROLE)) for item in items)
-        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths if p is not None])
-        return mime
-
-    def startDrag(self, actions: Qt.DropAction) -> None:
-        items = self.selectedItems()
-        if not items:
-            return
-        drag = QDrag(self)
-        drag.setMimeData(self.mimeData(items))
-        drag.setPixmap(items[0].icon().pixmap(64, 64))
-        drag.exec(Qt.DropAction.CopyAction)  # never Move: a file manager would move the photo
-
-
-class _ExampleTile(QFrame):
-    def __init__(self, example: QueryExample, pixmap: QPixmap | None, on_remove, parent=None):
-        super().__init__(parent)
-        self.setObjectName("exampleTile")
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        layout = QGridLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.setSpacing(2)
-        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.image.setFixedSize(EXAMPLE_SIDE, EXAMPLE_SIDE)
-        self.set_pixmap(pixmap)
-        self.image.setToolTip(str(example.path) if example.path else example.name)
-        name = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        name.setText(name.fontMetrics().elidedText(example.name, Qt.TextElideMode.ElideMiddle, EXAMPLE_SIDE))
-        self.remove = QToolButton(text="\u2715", objectName="removeExample", autoRaise=False)
-        self.remove.setToolTip("Remove this example from the query")
-        self.remove.setFixedSize(18, 18)
-        self.remove.clicked.connect(on_remove)
-        layout.addWidget(self.image, 0, 0)
-        layout.addWidget(self.remove, 0, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight)
-        layout.addWidget(name, 1, 0)
-
-    def set_pixmap(self, pixmap: QPixmap | None) -> None:
-        if pixmap is None or pixmap.isNull():
-            self.image.setText("no preview")
-        else:
-            self.image.setPixmap(pixmap.scaled(EXAMPLE_SIDE, EXAMPLE_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
 
 
 class QueryPanel(QWidget):
@@ -175,13 +43,15 @@ class QueryPanel(QWidget):
         self.state, self.session, self.thumbnails = state, session, thumbnails
         self.setAcceptDrops(True)
         self._shown_examples: tuple[int, ...] | None = None  # None: never rendered
-        self._tiles: list[_ExampleTile] = []
+        self._tiles: list[ExampleTile] = []
         self._items: dict[str, QListWidgetItem] = {}  # relative path -> result item
         self._embedding: set = set()  # the session's tasks embedding our drops and pastes
         self._placeholder = QPixmap(RESULT_SIDE, RESULT_SIDE)
         self._placeholder.fill(QColor(128, 128, 128, 60))
         self._placeholder_icon = QIcon(self._placeholder)
         self._icons: dict[str, QIcon] = {}  # relative path -> square result icon
+        # Extra entries of the results' context menu: (text, callback(rows)); see add_result_action.
+        self._result_actions: list[tuple[str, Callable[[list[int]], None]]] = []
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=0, timeout=self._refresh)
         self._message_timer = QTimer(self, singleShot=True, timeout=lambda: self._say(""))
@@ -231,7 +101,7 @@ class QueryPanel(QWidget):
 
         self.message = QLabel(wordWrap=True, objectName="queryMessage")
         self.results_label = QLabel(NO_RESULTS, wordWrap=True)
-        self.results = _ResultList(self.state)
+        self.results = ResultList(self.state)
         self.results.setViewMode(QListView.ViewMode.IconMode)
         self.results.setMovement(QListView.Movement.Static)
         self.results.setResizeMode(QListView.ResizeMode.Adjust)
@@ -256,6 +126,15 @@ class QueryPanel(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(400, 700)
+
+    def add_section(self, widget: QWidget) -> None:
+        """Another part of the query (e.g. its negative examples), under the examples strip."""
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.drop_area) + 1, widget)
+
+    def add_result_action(self, text: str, callback: Callable[[list[int]], None]) -> None:
+        """Offer `callback(rows)` in the results' context menu, for the clicked or selected results."""
+        self._result_actions.append((text, callback))
 
     # --- adding examples ------------------------------------------------------------------
 
@@ -409,7 +288,7 @@ class QueryPanel(QWidget):
             tile.deleteLater()
         self._tiles = []
         for i, example in enumerate(examples):
-            tile = _ExampleTile(example, self._example_pixmap(example),
+            tile = ExampleTile(example, self._example_pixmap(example),
                                 lambda *_, i=i: self.state.remove_example(i), self.strip)
             self.strip_layout.insertWidget(i, tile)
             self._tiles.append(tile)
@@ -421,7 +300,7 @@ class QueryPanel(QWidget):
             pixmap = QPixmap()
             if pixmap.loadFromData(example.thumbnail, "JPEG"):
                 return pixmap
-        relative = _relative_to_collection(example.path, self.state.collection) if example.path else None
+        relative = relative_to_collection(example.path, self.state.collection) if example.path else None
         return self.thumbnails.pixmap(relative) if relative else None
 
     def _render_results(self) -> None:
@@ -457,7 +336,7 @@ class QueryPanel(QWidget):
                 return self._placeholder_icon  # not cached: `ready` will bring it
             if len(self._icons) > 2000:
                 self._icons.clear()
-            icon = self._icons[path] = QIcon(_square(pixmap))
+            icon = self._icons[path] = QIcon(square(pixmap))
         return icon
 
     def _thumbnails_ready(self, paths: list[str]) -> None:
@@ -468,7 +347,7 @@ class QueryPanel(QWidget):
                 item.setIcon(self._icon(path))
         c = self.state.collection
         for tile, example in zip(self._tiles, self.state.examples):
-            relative = _relative_to_collection(example.path, c) if example.path and not example.thumbnail else None
+            relative = relative_to_collection(example.path, c) if example.path and not example.thumbnail else None
             if relative in paths:
                 tile.set_pixmap(self.thumbnails.cached(relative))
 
@@ -501,5 +380,11 @@ class QueryPanel(QWidget):
         menu.addAction("Add to query", lambda: self.add_rows([row]))
         menu.addAction("Query by this image", lambda: self.add_rows([row], replace=True))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(str(self.state.path_of(row))))
+        if self._result_actions:
+            selected = [i.data(ROW_ROLE) for i in self.results.selectedItems()]
+            rows = selected if row in selected else [row]
+            menu.addSeparator()
+            for text, callback in self._result_actions:
+                menu.addAction(text, lambda callback=callback: callback(rows))
         menu.popup(self.results.viewport().mapToGlobal(pos))
 

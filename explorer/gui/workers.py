@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
+from shiboken6 import isValid
 from superqt.utils import create_worker
 
 from ..core.tasks import CancelToken
@@ -79,18 +80,24 @@ class Tasks(QObject):
             task.progress.connect(on_progress)
 
         def returned(value: Any) -> None:
+            if not isValid(task):  # its window closed and deleted it: nobody left to tell
+                return
             if self._latest.get(name) is task and not task.cancelled:
                 task.succeeded.emit(value)
                 if on_result is not None:
                     on_result(value)
 
         def errored(error: BaseException) -> None:
+            if not isValid(task):
+                return
             if self._latest.get(name) is task and not task.cancelled:
                 log.error("%s failed:\n%s", name, "".join(traceback.format_exception(error)))
                 task.failed.emit(error)
                 self.failed.emit(name, error)
 
         def finished() -> None:
+            if not isValid(task):
+                return
             task.done = True
             self._running.discard(task)
             task.finished.emit()

@@ -16,6 +16,9 @@ def window(qtbot):
     win.show()
     yield win
     win.session.shutdown()
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()  # deliver queued worker results while their tasks still exist
 
 
 def wait_until_ready(qtbot, win, layout: bool = True, timeout: int = 120_000) -> None:

@@ -1,0 +1,95 @@
+"""Worker-side helpers for the analysis views: models kept loaded, outside images embedded.
+
+The session keeps the model of the open collection; the analysis views also need other
+representations (compare representations), so they keep their own small cache. Both are only
+ever called on worker threads (through Tasks.start).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ..core import images
+from ..core.embed import embed_query_images
+from ..core.models import LoadedModel, load_model
+from ..core.query import SearchIndex
+from .state import QueryExample
+
+_MAX_MODELS = 2  # a model is 20-100 MB: keep the two sides of a comparison, no more
+_lock = threading.Lock()
+_models: OrderedDict[str, LoadedModel] = OrderedDict()
+
+
+def remember_model(model: LoadedModel) -> None:
+    """Offer an already-built model (tests; the session's) so no second copy is built."""
+    with _lock:
+        _models[model.spec.name] = model
+        while len(_models) > _MAX_MODELS:
+            _models.popitem(last=False)
+
+
+def loaded_model(name: str) -> LoadedModel:
+    with _lock:
+        model = _models.get(name)
+        if model is not None:
+            _models.move_to_end(name)
+            return model
+    model = load_model(name)  # outside the lock: seconds of work
+    remember_model(model)
+    return model
+
+
+def thumbnail_of(source: Path) -> bytes | None:
+    try:
+        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
+    except images.ImageError:
+        return None
+
+
+def embed_examples(model_name: str, paths: list[Path]) -> tuple[list[QueryExample], list[str]]:
+    """Embed image files with a model; returns the examples and readable problems."""
+    model = loaded_model(model_name)
+    examples, problems = [], []
+    for path in paths:
+        try:
+            vector = embed_query_images(model, [path])[0]
+        except images.ImageError as err:
+            problems.append(f"{path.name}: {err}")
+            continue
+        examples.append(QueryExample(path.name, vector, path, thumbnail_of(path)))
+    return examples, problems
+
+
+def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.ndarray]],
+                       model_name: str) -> np.ndarray:
+    """The vectors of query examples under another representation.
+
+    An example that is an indexed image of `index`'s folder is looked up by its relative path
+    (no model needed); any other file is embedded with `model_name`. A pasted image (no path)
+    cannot be re-made under another model, so ValueError says so.
+    """
+    row_of = {p: r for r, p in enumerate(index.paths)}
+    vectors: list[np.ndarray | None] = []
+    to_embed: list[tuple[int, Path]] = []
+    for position, (path, _) in enumerate(examples):
+        if path is None:
+            raise ValueError("a pasted image cannot be re-embedded with another model: "
+                             "save it as a file and use the file")
+        try:
+            relative = path.resolve().relative_to(index.folder).as_posix()
+        except ValueError:
+            relative = None
+        row = row_of.get(relative) if relative is not None else None
+        vectors.append(None if row is None else index.vectors[row])
+        if row is None:
+            to_embed.append((position, path))
+    if to_embed:
+        model = loaded_model(model_name)
+        embedded = embed_query_images(model, [p for _, p in to_embed])
+        for (position, _), vector in zip(to_embed, embedded):
+            vectors[position] = vector
+    return np.stack(vectors).astype(np.float32)

@@ -1,0 +1,296 @@
+"""The map view (explorer/gui/scatter.py) with real widgets on the indexed 28-image folder."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPolygonF
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from explorer.gui import scatter
+from explorer.gui.map_items import (
+    NO_QUERY_COLOUR, SELECTION_COLOURS, PaletteScatterItem, label_colouring, points_in_polygon,
+    similarity_palette,
+)
+
+# Screenshots to look at by eye (not compared with anything): /tmp/map.png, /tmp/map-zoomed.png.
+SCREENSHOTS = Path(os.environ.get("EXPLORER_SCREENSHOT_DIR", tempfile.gettempdir()))
+
+
+@pytest.fixture
+def map_view(qtbot, ready_window):
+    """The map of the ready window, its dock floated at a fixed size (the other docks' sizes
+    are none of these tests' business)."""
+    win = ready_window
+    win.map_dock.setFloating(True)
+    win.map_dock.resize(760, 640)
+    view = win.map
+    qtbot.waitUntil(lambda: len(view.point_rows()) == len(win.state.layout.ids) and view.plot.width() > 600
+                    and view.plot.height() > 450)
+    view.reset_view()
+    yield view
+    # The map starts thumbnail loads (28 points fit the image map). Let them finish and deliver
+    # their queued results while the window still exists: delivered after it is deleted, they
+    # raise "Signal source has been deleted" inside the next test.
+    win.tasks.shutdown()
+    QApplication.processEvents()
+
+
+def point_table(view) -> tuple[np.ndarray, np.ndarray]:
+    """(collection rows, positions) of the layout's points, in layout order."""
+    state = view.state
+    rows = np.searchsorted(state.collection.ids, state.layout.ids)
+    return rows, np.asarray(state.layout.xy, np.float64)
+
+
+def viewport_pos(view, xy) -> QPoint:
+    scene = view.view_box.mapViewToScene(QPointF(float(xy[0]), float(xy[1])))
+    return view.plot.mapFromScene(scene)
+
+
+def send_mouse(widget, kind: QEvent.Type, pos: QPoint, button=Qt.MouseButton.NoButton,
+               buttons=Qt.MouseButton.NoButton, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    """A real QMouseEvent straight to the widget (QTest's go through the window system, which
+    does not route them reliably to a floating dock under the offscreen platform)."""
+    event = QMouseEvent(kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons, modifiers)
+    QApplication.sendEvent(widget, event)
+
+
+def click(widget, pos: QPoint) -> None:
+    left = Qt.MouseButton.LeftButton
+    send_mouse(widget, QEvent.Type.MouseButtonPress, pos, left, left)
+    send_mouse(widget, QEvent.Type.MouseButtonRelease, pos, left)
+
+
+def drag(widget, points: list[QPoint], modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    """A left-button drag through `points`."""
+    left = Qt.MouseButton.LeftButton
+    send_mouse(widget, QEvent.Type.MouseButtonPress, points[0], left, left, modifiers)
+    for pos in points[1:]:
+        QTest.qWait(20)  # pyqtgraph starts a drag only after a short time or distance
+        send_mouse(widget, QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, left, modifiers)
+    send_mouse(widget, QEvent.Type.MouseButtonRelease, points[-1], left, Qt.MouseButton.NoButton, modifiers)
+
+
+def grab_array(widget) -> np.ndarray:
+    image = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB32)
+    array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine() // 4, 4)
+    return array[:, :image.width(), :3].copy()
+
+
+# --- pure parts --------------------------------------------------------------------------------
+
+
+def test_points_in_polygon_matches_qt_on_a_concave_polygon():
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-1.2, 1.2, (4000, 2))
+    angles = np.linspace(0, 2 * np.pi, 11)[:-1]
+    radii = np.where(np.arange(10) % 2, 0.35, 1.0)  # a five-pointed star: concave
+    star = np.column_stack([radii * np.cos(angles), radii * np.sin(angles)])
+    polygon = QPolygonF([QPointF(x, y) for x, y in star])
+    expected = np.array([polygon.containsPoint(QPointF(x, y), Qt.FillRule.OddEvenFill) for x, y in points])
+    assert 200 < expected.sum() < 3000
+    assert np.array_equal(points_in_polygon(points, star), expected)
+    assert not points_in_polygon(points, star[:2]).any()  # not a polygon
+
+
+def test_label_colouring_follows_state_label_of_and_keeps_colours_by_name(qtbot):
+    colouring = label_colouring(["b/1.jpg", "top.jpg", "a/2.jpg", "b/c/3.jpg"])
+    names = [colouring.palette[i].name() for i in colouring.index]
+    assert names[0] == names[3] != names[2]  # b, b (first component only), a
+    assert names[2] == QColor("#4e79a7").name()  # "a" sorts first: the first colour
+    assert names[1] == QColor("#8a8a8a").name()  # top level: grey
+    assert "(top level)" in colouring.legend
+
+
+def test_palette_scatter_matches_pyqtgraph_and_draws_bright_last(qtbot):
+    rng = np.random.default_rng(2)
+    item = PaletteScatterItem(pen=None, size=6)
+    brushes = [pg.mkBrush(c) for c in ("#ff0000", "#00ff00", "#0000ff", "#ffffff")]
+    index = rng.integers(0, 4, 500)
+    item.set_points(rng.normal(size=(500, 2)), np.arange(500))
+    item.set_colours(brushes, index)
+    data = item.data
+    rows = data["data"].astype(int)
+    assert [data["brush"][i] is brushes[index[r]] for i, r in enumerate(rows)] == [True] * 500
+    assert np.all(np.diff(index[rows]) >= 0)  # palette order = paint order
+    fast = data["sourceRect"].copy()
+    data["sourceRect"] = 0
+    pg.ScatterPlotItem.updateSpots(item)  # pyqtgraph's own per-point lookup
+    assert np.array_equal(fast, data["sourceRect"])
+
+
+# --- the map in the main window ----------------------------------------------------------------
+
+
+def test_one_scatter_holds_every_laid_out_image(map_view):
+    state, view = map_view.state, map_view
+    layout = state.layout
+    scatters = [item for item in view.view_box.addedItems if isinstance(item, pg.ScatterPlotItem)
+                and len(item.data) == len(layout.ids)]
+    assert scatters == [view.scatter] and view.scatter.opts["pxMode"]
+    rows = view.scatter.data["data"].astype(np.int64)
+    ids = state.collection.ids[rows]
+    assert sorted(ids) == sorted(layout.ids)
+    where = np.searchsorted(layout.ids, ids)
+    drawn = np.column_stack([view.scatter.data["x"], view.scatter.data["y"]])
+    np.testing.assert_allclose(drawn, layout.xy[where], rtol=1e-6)
+    assert view.pages.currentWidget() is view.plot
+
+
+def test_rectangle_selection_selects_and_filters_exactly_the_points_inside(qtbot, map_view):
+    state, view = map_view.state, map_view
+    rows, xy = point_table(view)
+    x0, y0 = xy.min(axis=0) - 1
+    x1, y1 = np.median(xy, axis=0) + 0.01
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    expected = np.sort(rows[inside])
+    assert 0 < len(expected) < len(rows)
+    with qtbot.waitSignal(state.filter_changed):
+        view.select_in_rect(QRectF(QPointF(x0, y0), QPointF(x1, y1)))
+    assert np.array_equal(state.selection, expected)
+    assert np.array_equal(state.grid_filter, expected)
+    assert state.filter_description == f"{len(expected)} images selected on the map"
+    assert len(view.selection_rings.data) == len(expected)  # shown in the folder colouring too
+    # An empty rectangle clears both.
+    view.select_in_rect(QRectF(x1 + 100, y1 + 100, 1, 1))
+    assert len(state.selection) == 0 and state.grid_filter is None
+
+
+def test_shift_drag_with_the_mouse_selects_a_rectangle(qtbot, map_view):
+    state, view = map_view.state, map_view
+    rows, xy = point_table(view)
+    corner_a, corner_b = xy.min(axis=0), np.median(xy, axis=0)
+    a, b = viewport_pos(view, corner_a) - QPoint(6, -6), viewport_pos(view, corner_b)
+    steps = [a + (b - a) * t / 8 for t in range(9)]
+    drag(view.plot.viewport(), steps, Qt.KeyboardModifier.ShiftModifier)
+    low = view.view_box.mapSceneToView(view.plot.mapToScene(a))
+    high = view.view_box.mapSceneToView(view.plot.mapToScene(b))
+    (x0, x1), (y0, y1) = sorted((low.x(), high.x())), sorted((low.y(), high.y()))
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    assert inside.any()
+    assert np.array_equal(state.selection, np.sort(rows[inside]))
+    assert np.array_equal(state.grid_filter, np.sort(rows[inside]))
+
+
+def test_lasso_selects_exactly_the_points_inside_the_polygon(qtbot, map_view):
+    state, view = map_view.state, map_view
+    rows, xy = point_table(view)
+    centre, spread = xy.mean(axis=0), xy.std(axis=0)
+    # A concave "L" around the centre, offset by an irrational-ish amount so no point is on an edge.
+    shape = np.array([(-1.3, -1.1), (1.17, -1.1), (1.17, 0.05), (0.03, 0.05), (0.03, 1.21), (-1.3, 1.21)])
+    polygon = centre + shape * spread
+    qt_polygon = QPolygonF([QPointF(x, y) for x, y in polygon])
+    inside = np.array([qt_polygon.containsPoint(QPointF(x, y), Qt.FillRule.OddEvenFill) for x, y in xy])
+    assert 0 < inside.sum() < len(xy)
+    view.set_tool("lasso")
+    assert view.view_box.tool == "lasso" and view.tool_actions["lasso"].isChecked()
+    view.select_in_polygon(polygon)
+    assert np.array_equal(state.selection, np.sort(rows[inside]))
+    assert np.array_equal(state.grid_filter, np.sort(rows[inside]))
+    # Ctrl adds to the selection instead of replacing it.
+    view.select_in_polygon(centre + shape * spread * np.array([-1, -1]), add=True)
+    assert set(rows[inside]) <= set(state.selection.tolist())
+
+
+def test_click_on_a_point_queries_by_that_image_and_hover_previews_it(qtbot, map_view):
+    state, view = map_view.state, map_view
+    rows, xy = point_table(view)
+    target = int(np.argmax(xy[:, 0]))  # rightmost point: nothing drawn over it on the right
+    pos = viewport_pos(view, xy[target])
+    expected = view.row_at(QPointF(*xy[target]))
+    assert expected is not None
+    send_mouse(view.plot.viewport(), QEvent.Type.MouseMove, pos)
+    qtbot.waitUntil(lambda: view.preview.isVisible())
+    assert view.preview.name.text() == Path(state.collection.paths[expected]).name
+    assert len(view.hover_ring.data) == 1
+    click(view.plot.viewport(), pos)
+    qtbot.waitUntil(lambda: len(state.examples) == 1)
+    assert state.examples[0].path == state.path_of(expected)
+    assert state.scores is not None
+    assert len(view.top_rings.data) == min(state.top_k, len(rows))  # top-k outlined
+    send_mouse(view.plot.viewport(), QEvent.Type.MouseMove, QPoint(2, 2))  # far from every point
+    qtbot.waitUntil(lambda: not view.preview.isVisible())
+
+
+def test_colour_by_similarity_and_by_selection(qtbot, map_view):
+    state, view = map_view.state, map_view
+    view.set_colour_mode("similarity")
+    assert view.colour_box.currentData() == "similarity"
+    grey = {brush.color().name() for brush in view.scatter.data["brush"]}
+    assert grey == {QColor(NO_QUERY_COLOUR).name()}  # no query yet
+    state.examples = []
+    view.session.query_by_rows([3])
+    top_row = int(np.argmax(state.scores))
+    data = view.scatter.data
+    brushes = {int(row): brush.color() for row, brush in zip(data["data"], data["brush"])}
+    assert brushes[top_row].name() == similarity_palette()[-1].name()
+    assert data["data"][-1] == top_row  # the most similar is painted last, on top
+    view.image_map_max_points = 0  # points only
+    view._update_image_map()
+    view.grab().save(str(SCREENSHOTS / "map-similarity.png"))
+    # Another view selects: the selection colouring follows.
+    view.set_colour_mode("selection")
+    chosen = np.array([0, 5, 9])
+    state.select(chosen, "grid")
+    data = view.scatter.data
+    selected = {int(row) for row, brush in zip(data["data"], data["brush"])
+                if brush.color() == QColor(*SELECTION_COLOURS[1])}
+    assert selected == set(chosen.tolist())
+
+
+def test_zooming_in_turns_visible_points_into_thumbnails(qtbot, map_view, monkeypatch):
+    state, view = map_view.state, map_view
+    rows, xy = point_table(view)
+    asked = []  # thumbnails the map asks for (the grid shares the cache: watch the map only)
+    show = view.image_map.show
+    monkeypatch.setattr(view.image_map, "show", lambda rows_, xy_, keys, *rest: (
+        asked.extend(keys), show(rows_, xy_, keys, *rest))[-1])
+    # Zoom to one folder's cluster (its 7 variants sit close together), so they spread out.
+    folder = np.array([state.label_of(r) for r in rows]) == state.label_of(rows[0])
+    low, high = xy[folder].min(axis=0), xy[folder].max(axis=0)
+    view.view_box.setRange(QRectF(*low, *(high - low)), padding=0.6)
+    asked.clear()  # the full view (28 points) had its thumbnails; from here, only these
+    # (The whole map's 28 thumbnails stay until the debounced update after the zoom.)
+    qtbot.waitUntil(lambda: sorted(view.thumbnail_rows()) == sorted(rows[view.visible_points()]))
+    visible = view.visible_points()
+    assert 0 < len(visible) < len(rows)
+    assert set(asked) == {state.collection.paths[r] for r in rows[visible]}
+    assert sum(tile.isVisible() for tile in view.image_map._pool) == len(visible)
+    qtbot.waitUntil(lambda: all(t.image.isVisible() for t in view.image_map.tiles()), timeout=20_000)
+    view.plot.grab().save(str(SCREENSHOTS / "map-zoomed.png"))
+    # The whole map holds more points than the threshold: back to plain points.
+    view.image_map_max_points = 8
+    view.reset_view()
+    qtbot.waitUntil(lambda: len(view.thumbnail_rows()) == 0)
+    assert not any(tile.isVisible() for tile in view.image_map._pool)
+
+
+def test_the_map_draws_something_and_says_when_there_is_no_layout(qtbot, map_view):
+    state, view = map_view.state, map_view
+    view.set_colour_mode("label")
+    view.image_map_max_points = 0  # points only, for the pixel statistics
+    view.reset_view()
+    qtbot.wait(scatter.RANGE_DEBOUNCE_MS + 50)
+    pixels = grab_array(view.plot)
+    background = np.array(QColor(scatter.BACKGROUND).getRgb()[:3])[::-1]  # grab is BGR(A) in memory
+    drawn = np.abs(pixels.astype(int) - background).sum(axis=2) > 30
+    assert drawn.sum() > 28 * 8  # a point covers ~50 pixels; variants of one photo overlap
+    colours = {tuple(p) for p in pixels[drawn][::3]}
+    assert len(colours) >= 4  # four folders, four colours (plus antialiasing shades)
+    view.grab().save(str(SCREENSHOTS / "map.png"))
+    assert "cat" in view.legend.text() and "rocket" in view.legend.text()
+    layout = state.layout
+    state.set_layout(None)
+    assert view.pages.currentWidget() is view.message
+    assert view.message.text() == "Computing map\u2026" and not view.toolbar.isEnabled()
+    state.set_layout(layout)
+    assert view.pages.currentWidget() is view.plot and len(view.scatter.data) == len(layout.ids)
+    for action in [*view.tool_actions.values(), view.reset_action]:
+        assert action.toolTip()
+    assert view.colour_box.toolTip()
