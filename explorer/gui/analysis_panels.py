@@ -84,7 +84,9 @@ def _menu(window: MainWindow, title: str) -> QMenu:
 
 def install_analysis(window: MainWindow) -> AnalysisPanels:
     """Add the analysis docks, menu entries and wiring to a MainWindow; returns what was added
-    (also kept as `window.analysis_panels`)."""
+    (also kept as `window.analysis_panels`). Installing twice returns the first installation."""
+    if getattr(window, "analysis_panels", None) is not None:
+        return window.analysis_panels
     state, tasks, thumbnails = window.state, window.tasks, window.thumbnails
     analysis = AnalysisState(state)
     analysis.problem.connect(lambda message: window.show_error("Named queries", message))

@@ -12,7 +12,8 @@ def test_docks_menus_and_remembered_layout(qtbot):
     settings().remove("window_state")  # a first run: the default arrangement
     second = MainWindow()
     qtbot.addWidget(second)
-    panels = install_analysis(second)
+    panels = second.analysis_panels  # MainWindow installs the panels itself
+    assert install_analysis(second) is panels
     second.show()
     qtbot.wait(20)
     tabbed = {d.objectName() for d in second.tabifiedDockWidgets(second.histogram_dock)}
@@ -34,7 +35,7 @@ def test_docks_menus_and_remembered_layout(qtbot):
     second.close()
     third = MainWindow()
     qtbot.addWidget(third)
-    again = install_analysis(third)
+    again = third.analysis_panels
     third.show()
     qtbot.wait(20)
     assert third.dockWidgetArea(again.named_queries_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
