@@ -315,7 +315,9 @@ def test_a_damaged_queries_file_is_reported_not_fatal(qtbot, ready_window):
 
     directory = ready_window.state.collection.collection.dir
     (directory / "queries.json").write_text("{not json")
-    panels = install_analysis(ready_window)
+    panels = ready_window.analysis_panels
+    panels.state.directory = None  # as when the collection is opened afresh
+    panels.state.load()
     dialogs = [w for w in ready_window.findChildren(QMessageBox) if w.objectName() == "errorDialog" and w.isVisible()]
     assert len(dialogs) == 1 and "could not be read" in dialogs[0].text()
     assert panels.state.names() == [] and panels.state.directory == directory
