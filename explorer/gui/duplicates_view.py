@@ -22,7 +22,7 @@ from superqt.utils import signals_blocked
 from ..core import analysis
 from ..core.duplicates import duplicate_groups, nearest_neighbour_similarities
 from ..core.query import SearchIndex
-from .export import write_groups_json
+from ..core.export import write_groups_json
 from .state import AppState
 from .thumbnails import ThumbnailCache
 from .workers import Tasks

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 from ..core import analysis
 from .analysis_state import AnalysisState
 from .duplicates_view import DuplicatesView
-from .export import copy_into_folder, write_list
+from ..core.export import copy_into_folder, write_list
 from .state import AppState
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage
 
 from explorer.core import analysis
 from explorer.gui.analysis_panels import install_analysis
-from explorer.gui.export import (
+from explorer.core.export import (
     copy_into_folder, free_name, read_list, write_csv, write_groups_json, write_json, write_list,
 )
 from gui_helpers import rows_by_name
