@@ -86,14 +86,19 @@ class AnnIndex:
         tmp_json.write_text(json.dumps(state))
         os.replace(tmp_json, directory / "hnsw.json")
 
-    @classmethod
-    def load(cls, directory: Path, dim: int, generation: int) -> "AnnIndex | None":
-        """The saved index if it matches `generation`, else None (stale or missing)."""
+    @staticmethod
+    def is_current(directory: Path, dim: int, generation: int) -> bool:
+        """Whether a saved index matches `generation` (reads only its small state file)."""
         try:
             state = json.loads((directory / "hnsw.json").read_text())
         except (OSError, ValueError):
-            return None
-        if state.get("generation") != generation or state.get("dim") != dim:
+            return False
+        return state.get("generation") == generation and state.get("dim") == dim
+
+    @classmethod
+    def load(cls, directory: Path, dim: int, generation: int) -> "AnnIndex | None":
+        """The saved index if it matches `generation`, else None (stale or missing)."""
+        if not cls.is_current(directory, dim, generation):
             return None
         index = hnswlib.Index(space="cosine", dim=dim)
         try:

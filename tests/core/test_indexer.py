@@ -167,11 +167,14 @@ def test_incremental_update_touches_only_what_changed(photo_folder, lite0):
     assert (first.new, first.embedded) == (28, 28)
     index = SearchIndex.open(photo_folder)
     before = {p: v.copy() for p, v in zip(index.paths, index.vectors)}
+    graph = index.collection.dir / "hnsw.bin"
     index.close()
+    graph_written = graph.stat().st_mtime_ns
 
     unchanged = index_folder(photo_folder, "efficientnet-lite0")  # by name: no model build needed
     assert (unchanged.unchanged, unchanged.embedded, unchanged.new) == (28, 0, 0)
     assert unchanged.seconds < 5
+    assert graph.stat().st_mtime_ns == graph_written  # the HNSW graph is neither read nor rewritten
 
     (photo_folder / "cat" / "cat-flip.jpg").unlink()
     shutil.copy(photo_folder / "coffee" / "coffee-original.jpg", photo_folder / "cat" / "cat-crop.jpg")
