@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .analysis import label_codes
 from .ann import EXACT_BELOW, AnnIndex, exact_search
 from .models import DEFAULT_MODEL
 from .store import Collection, CollectionError, indexed_models, read_folder_manifest
@@ -37,6 +38,8 @@ class SearchIndex:
         self.ids, self.paths, self.vectors = collection.live()
         self._ann: AnnIndex | None = None
         self._ann_current = True
+        self._labels: tuple[list[str], np.ndarray] | None = None
+        self._name_order: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def open(cls, folder: str | Path, model: str | None = None) -> "SearchIndex":
@@ -65,6 +68,20 @@ class SearchIndex:
         self._ann_current = False  # exact search until reopened: the saved graph lags behind
         rows[fresh] = np.arange(start, len(self.ids))
         return rows
+
+    def labels(self) -> tuple[list[str], np.ndarray]:
+        """(sorted label names, label index per row): labels are first-level subfolders."""
+        if self._labels is None or len(self._labels[1]) != len(self):
+            self._labels = label_codes(self.paths)
+        return self._labels
+
+    def name_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower-cased paths in order, their rows): the rows sorted by name, case-insensitively."""
+        if self._name_order is None or len(self._name_order[1]) != len(self):
+            keys = np.char.lower(np.array(self.paths, dtype=str))
+            rows = np.argsort(keys, kind="stable")
+            self._name_order = keys[rows], rows
+        return self._name_order
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -321,9 +321,14 @@ class Collection:
         out = np.empty((len(slots), self.dim), dtype=np.float32)
         for seq, start, count in self._shards():
             mask = (slots >= start) & (slots < start + count)
-            if mask.any():
-                shard = np.load(self.dir / f"shard-{seq:06d}.npy", mmap_mode="r")
-                out[mask] = shard[slots[mask] - start]
+            if not mask.any():
+                continue
+            path, wanted = self.dir / f"shard-{seq:06d}.npy", slots[mask] - start
+            rows = np.flatnonzero(mask)
+            if rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(wanted) == 1):
+                _read_rows(path, int(wanted[0]), out[rows[0]:rows[-1] + 1])  # the usual case
+            else:
+                out[mask] = np.load(path, mmap_mode="r")[wanted]
         return out
 
     def compact(self) -> None:
@@ -369,6 +374,21 @@ class Collection:
     def close(self) -> None:
         self.db.close()
         self.thumbnails.close()
+
+
+def _read_rows(path: Path, first: int, out: np.ndarray) -> None:
+    """Read len(out) consecutive rows of a float32 .npy file straight into `out`: one read call
+    instead of a page fault per 4 KiB of a memory map (seconds for 0.5 GB on some machines)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(f)
+        if fortran_order or dtype != out.dtype or shape[1:] != out.shape[1:] or first + len(out) > shape[0]:
+            raise CollectionError(f"{path.name} does not hold the expected vectors")
+        f.seek(first * out.strides[0], os.SEEK_CUR)
+        if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+            raise CollectionError(f"{path.name} is truncated")
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:

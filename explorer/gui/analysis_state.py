@@ -220,7 +220,8 @@ class AnalysisState:
             return None
         key = (id(c), len(c))
         if self._labels is None or self._labels[0] != key:
-            labels = analysis.labels_of(c.paths)
+            names, codes = c.labels()
+            labels = np.array(names, dtype=str)[codes]
             self._labels = (key, labels if np.any(labels != "") else None)
         return self._labels[1]
 
@@ -231,9 +232,10 @@ class AnalysisState:
             return np.empty(0, np.int64)
         key = (id(c), len(c))
         if self._row_of is None or self._row_of[0] != key:
-            self._row_of = (key, {str(c.folder / p): r for r, p in enumerate(c.paths)})
+            self._row_of = (key, dict(zip(c.paths, range(len(c)))))  # relative paths: no joins
         row_of = self._row_of[1]
-        rows = [row_of.get(str(e.path)) for e in self.state.examples if e.path is not None]
+        rows = [row_of.get(e.path.relative_to(c.folder).as_posix()) for e in self.state.examples
+                if e.path is not None and e.path.is_relative_to(c.folder)]
         return np.array(sorted({r for r in rows if r is not None}), np.int64)
 
     def query_label(self) -> tuple[str, np.ndarray] | None:

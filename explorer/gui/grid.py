@@ -214,7 +214,7 @@ class GridView(QWidget):
         paths = self.state.collection.paths[start:]
         if not paths:
             return
-        keys = np.char.lower(np.array(paths))
+        keys = np.char.lower(np.array(paths, dtype=str))
         by_key = np.argsort(keys, kind="stable")
         keys, rows = keys[by_key], np.arange(start, start + len(paths))[by_key]
         at = np.searchsorted(self._name_keys, keys, side="right")
@@ -267,9 +267,7 @@ class GridView(QWidget):
         # A reload after indexing brings the same files: keep scroll position and selection.
         same_files = c is not None and c.folder == self._folder and c.paths == self._paths
         self._folder, self._paths = (c.folder, list(c.paths)) if c is not None else (None, [])
-        self._name_keys, self._name_order = np.empty(0, str), EMPTY_ROWS
-        if c is not None:
-            self._extend_name_order(0)
+        self._name_keys, self._name_order = c.name_order() if c is not None else (np.empty(0, str), EMPTY_ROWS)
         self._selection_shown = self.state.selection
         if same_files:
             self._refresh()

@@ -52,25 +52,10 @@ class Colouring:
     legend: str  # rich text for a one-line legend
 
 
-def label_codes(paths: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """AppState.label_of for many rows at once, as (sorted label names, code per path).
-
-    A label is the first path component ('' at the top level). Coded with a dict: np.unique
-    on 100k strings sorts them (~80 ms).
-    """
-    code_of: dict[str, int] = {}
-    codes = np.fromiter((code_of.setdefault(head if sep else "", len(code_of))
-                         for head, sep, _ in (p.partition("/") for p in paths)), np.int64, len(paths))
-    names = sorted(code_of)
-    rank = np.empty(len(names), np.int64)  # first-seen code -> position in sorted order
-    rank[[code_of[name] for name in names]] = np.arange(len(names))
-    return names, rank[codes] if len(codes) else codes
-
-
-def label_colouring(paths: Sequence[str], legend_entries: int = 12) -> Colouring:
-    """Colour by folder label. Labels sorted by name share out the palette, so a folder keeps
-    its colour from one session to the next; beyond 20 labels colours repeat."""
-    names, codes = label_codes(paths)
+def label_colouring(names: Sequence[str], codes: np.ndarray, legend_entries: int = 12) -> Colouring:
+    """Colour by folder label (`analysis.label_codes`). Labels sorted by name share out the
+    palette, so a folder keeps its colour from one session to the next; beyond 20 labels
+    colours repeat."""
     first = 1 if names and names[0] == "" else 0  # '' sorts first and has its own grey
     slots = np.array([(i - first) % len(LABEL_COLOURS) if name else len(LABEL_COLOURS)
                       for i, name in enumerate(names)], np.int64)
@@ -200,10 +185,13 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         stale = np.flatnonzero(data["sourceRect"]["w"] == 0)
         if len(stale):
             brushes = data["brush"][stale]
-            keys = np.fromiter(map(id, brushes), np.int64, count=len(brushes))
-            _, first, index = np.unique(keys, return_index=True, return_inverse=True)
-            distinct = [brushes[i] if brushes[i] is not None else self.opts["brush"] for i in first]
-            data["sourceRect"][stale] = self._atlas_rects(distinct)[index.ravel()]
+            if np.equal(brushes, None).all():  # fresh points, all in the default brush
+                data["sourceRect"][stale] = self._atlas_rects([self.opts["brush"]])[0]
+            else:
+                keys = np.fromiter(map(id, brushes), np.int64, count=len(brushes))
+                _, first, index = np.unique(keys, return_index=True, return_inverse=True)
+                distinct = [brushes[i] if brushes[i] is not None else self.opts["brush"] for i in first]
+                data["sourceRect"][stale] = self._atlas_rects(distinct)[index.ravel()]
             self.invalidate()
         self._updateMaxSpotSizes(data=data)
 

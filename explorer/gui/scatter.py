@@ -19,7 +19,7 @@ from .map_items import (
     points_in_polygon, selection_colouring, similarity_colouring,
 )
 from .session import Session
-from .state import AppState
+from .state import EMPTY_ROWS, AppState
 from .thumbnails import ThumbnailCache
 
 SOURCE = "map"  # our name in state.selection_changed, to tell our own changes from others'
@@ -60,7 +60,7 @@ class MapView(QWidget):
         self._xy = np.empty((0, 2))
         self._rows = np.empty(0, np.int64)
         self._point_of_row = np.empty(0, np.int64)  # collection row -> point index, -1 if none
-        self._by_label = label_colouring([])  # computed once per layout, reused
+        self._by_label = label_colouring([], EMPTY_ROWS)  # computed once per layout, reused
         self._colouring = self._by_label
         self._brushes: dict[int, QBrush] = {}
         self._hover_point: int | None = None
@@ -259,13 +259,15 @@ class MapView(QWidget):
         self._xy, self._rows = xy, rows
         self._point_of_row = np.full(len(collection) if collection is not None else 0, -1, np.int64)
         self._point_of_row[rows] = np.arange(len(rows))
-        self._by_label = label_colouring([collection.paths[r] for r in rows])
-        self.scatter.set_points(xy, rows)
+        names, codes = collection.labels() if collection is not None else ([], EMPTY_ROWS)
+        self._by_label = label_colouring(names, codes[rows])
         size = point_size_for(len(rows))
+        self.scatter.setData([])  # resizing is cheap with no points: size first, then points
         for item, extra in ((self.scatter, 0), (self.selection_rings, 4), (self.top_rings, 7),
                             (self.hover_ring, 8)):
             if item.opts["size"] != size + extra:  # a new size re-renders every point's symbol
                 item.setSize(size + extra)
+        self.scatter.set_points(xy, rows)
         self.hover_ring.clear()
         self._hover_point = None
         self._recolour()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import images
 from ..core.embed import embed_query_images
@@ -25,6 +25,29 @@ from .workers import Task, Tasks
 
 def _open_index(folder: Path, model: str) -> SearchIndex | None:
     return SearchIndex.open(folder, model) if model in indexed_models(folder) else None
+
+
+def _open_with_layout(folder: Path, model: str) -> tuple[SearchIndex, Layout | None] | None:
+    """Runs on a worker: the index and its cached map, so the GUI thread only shows them."""
+    index = _open_index(folder, model)
+    if index is None:
+        return None
+    index.labels()  # cached on the index, so the views that need them show at once
+    index.name_order()
+    return index, _cached_layout(index)
+
+
+def _cached_layout(index: SearchIndex) -> Layout | None:
+    """The cached map, with images it does not cover placed on it; None when there is none."""
+    cached = Layout.load(index.collection.dir) if len(index) else None
+    if cached is None:
+        return None
+    known, _ = cached.positions_of(index.ids)
+    if not known.all() or len(cached.ids) != len(index.ids):
+        rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
+        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows])
+        cached.save(index.collection.dir, index.collection.generation)
+    return cached
 
 
 def _thumbnail_of(source: Path | bytes) -> bytes | None:
@@ -58,14 +81,27 @@ class Session(QObject):
         model = model or default_model_for(folder)
         self._close_collection()
         self.state.set_collection(None, folder, model)
-        self.tasks.start("open", _open_index, folder, model,
-                         on_result=lambda index: self._opened(folder, model, index))
+        self.tasks.start("open", _open_with_layout, folder, model,
+                         on_result=lambda opened: self._opened(folder, model, opened))
 
-    def _opened(self, folder: Path, model: str, index: SearchIndex | None) -> None:
-        if index is not None:  # never indexed: the collection appears with the first batch
-            self.state.set_collection(index, folder, model)
-            self._load_layout()
-        self.reindex()
+    def _opened(self, folder: Path, model: str, opened: tuple[SearchIndex, Layout | None] | None) -> None:
+        if opened is not None:  # never indexed: the collection appears with the first batch
+            self._show(*opened)
+        QTimer.singleShot(0, self.reindex)  # after the views are up: the scan competes for the GIL
+
+    def _show(self, index: SearchIndex, layout: Layout | None) -> None:
+        self._close_collection()
+        self.state.set_collection(index, index.folder, index.collection.model)
+        # The map gets its own turn of the event loop: the grid paints in between.
+        QTimer.singleShot(0, lambda: self._show_layout(index, layout))
+
+    def _show_layout(self, index: SearchIndex, layout: Layout | None) -> None:
+        if self.state.collection is not index:  # another folder opened meanwhile
+            return
+        if layout is None:
+            self.recompute_layout()
+        else:
+            self.state.set_layout(layout)
 
     def reindex(self) -> None:
         state = self.state
@@ -110,15 +146,8 @@ class Session(QObject):
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
-            self.tasks.start("open", _open_index, self.state.folder, self.state.model,
-                             on_result=self._reloaded)
-
-    def _reloaded(self, index: SearchIndex | None) -> None:
-        if index is None:
-            return
-        self._close_collection()
-        self.state.set_collection(index, self.state.folder, self.state.model)
-        self._load_layout()
+            self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model,
+                             on_result=lambda opened: opened and self._show(*opened))
 
     def _indexing_ended(self) -> None:
         status = self.state.indexing
@@ -129,23 +158,6 @@ class Session(QObject):
             self.state.collection.close()
 
     # --- layout ----------------------------------------------------------------------------
-
-    def _load_layout(self) -> None:
-        """Use the cached map, placing images it does not cover; compute one if there is none."""
-        collection = self.state.collection
-        if collection is None or not len(collection):
-            return
-        cached = Layout.load(collection.collection.dir)
-        if cached is None:
-            self.recompute_layout()
-            return
-        known, _ = cached.positions_of(collection.ids)
-        if not known.all() or len(cached.ids) != len(collection.ids):
-            rows = np.searchsorted(collection.ids, cached.ids).clip(0, len(collection.ids) - 1)
-            laid_out = collection.vectors[rows]
-            cached = extend_layout(cached, collection.vectors, collection.ids, laid_out)
-            cached.save(collection.collection.dir, collection.collection.generation)
-        self.state.set_layout(cached)
 
     def recompute_layout(self) -> None:
         collection = self.state.collection

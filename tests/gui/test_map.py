@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPolygonF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from explorer.core import analysis
 from explorer.gui import scatter
 from explorer.gui.map_items import (
     NO_QUERY_COLOUR, SELECTION_COLOURS, PaletteScatterItem, label_colouring, points_in_polygon,
@@ -100,7 +101,7 @@ def test_points_in_polygon_matches_qt_on_a_concave_polygon():
 
 
 def test_label_colouring_follows_state_label_of_and_keeps_colours_by_name(qtbot):
-    colouring = label_colouring(["b/1.jpg", "top.jpg", "a/2.jpg", "b/c/3.jpg"])
+    colouring = label_colouring(*analysis.label_codes(["b/1.jpg", "top.jpg", "a/2.jpg", "b/c/3.jpg"]))
     names = [colouring.palette[i].name() for i in colouring.index]
     assert names[0] == names[3] != names[2]  # b, b (first component only), a
     assert names[2] == QColor("#4e79a7").name()  # "a" sorts first: the first colour
