@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from explorer.core.images import image_extensions
 
@@ -124,6 +126,13 @@ def label_of(path: str) -> str | None:
     """First-level subfolder name of a relative path; None for files at the root."""
     head, sep, _ = path.partition("/")
     return head if sep and head else None
+
+
+def name_order(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(lower-cased paths in order, their positions): paths sorted by name, case-insensitively."""
+    keys = np.char.lower(np.array(paths, dtype=str))
+    positions = np.argsort(keys, kind="stable")
+    return keys[positions], positions
 
 
 # ---- internals

@@ -10,6 +10,7 @@ import numpy as np
 
 from .analysis import label_codes
 from .ann import EXACT_BELOW, AnnIndex, exact_search
+from .catalog import name_order
 from .models import DEFAULT_MODEL
 from .store import Collection, CollectionError, indexed_models, read_folder_manifest
 
@@ -76,11 +77,9 @@ class SearchIndex:
         return self._labels
 
     def name_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lower-cased paths in order, their rows): the rows sorted by name, case-insensitively."""
+        """`catalog.name_order` of the paths, cached."""
         if self._name_order is None or len(self._name_order[1]) != len(self):
-            keys = np.char.lower(np.array(self.paths, dtype=str))
-            rows = np.argsort(keys, kind="stable")
-            self._name_order = keys[rows], rows
+            self._name_order = name_order(self.paths)
         return self._name_order
 
     def __len__(self) -> int:

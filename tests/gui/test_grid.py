@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
+from explorer.core import catalog
 from explorer.core.indexer import index_folder
 from explorer.gui import grid as grid_module
 from explorer.gui.grid import BY_NAME, BY_SIMILARITY, MAX_SIZE, MIN_SIZE, GridView
@@ -322,6 +323,9 @@ class SyntheticCollection:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def name_order(self) -> tuple[np.ndarray, np.ndarray]:
+        return catalog.name_order(self.paths)
 
     def apply_batch(self, ids, paths, vectors) -> np.ndarray:
         start = len(self.ids)
