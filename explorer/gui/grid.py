@@ -245,10 +245,10 @@ class GridView(QWidget):
         if total == 0:
             if state.folder is None:
                 message = "Open a folder of photos (Ctrl+O)\nor try File \u203a Open sample collection."
-            elif state.indexing.running:
-                message = "Indexing\u2026\nThe grid fills in as images are embedded."
             elif self.session.tasks.latest("open") is not None:
                 message = "Opening\u2026"
+            elif state.indexing.running:
+                message = "Indexing\u2026\nThe grid fills in as images are embedded."
             else:
                 message = "No images found in this folder."
         elif shown == 0:

@@ -19,7 +19,7 @@ from .histograms import HistogramView
 from .query_panel import QueryPanel
 from .scatter import MapView
 from .session import Session
-from .state import AppState
+from .state import OPENING, AppState
 from .thumbnails import ThumbnailCache
 from .workers import Tasks
 
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
     def _indexing_changed(self) -> None:
         status = self.state.indexing
         self.progress.setVisible(status.running)
-        self.cancel_button.setVisible(status.running)
+        self.cancel_button.setVisible(status.running and status.message != OPENING)  # nothing to cancel yet
         if status.running:
             self.progress.setRange(0, max(status.total, 0))
             self.progress.setValue(status.done)

@@ -12,7 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QBrush, QColor
-from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QStackedLayout, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox, QGraphicsItem, QLabel, QMenu, QStackedLayout, QToolBar, QVBoxLayout, QWidget,
+)
 
 from .map_items import (
     Colouring, HoverPreview, PaletteScatterItem, SelectionViewBox, ThumbnailLayer, label_colouring,
@@ -112,6 +114,9 @@ class MapView(QWidget):
         self.plot.getPlotItem().hideButtons()  # the "A" auto-range button: "Reset view" does it
         self.plot.setMinimumSize(200, 200)
         self.scatter = PaletteScatterItem(pen=None, size=point_size_for(0))
+        # Keep the drawn points as a pixmap: a new query or hover only changes the overlays,
+        # which then repaint without redrawing 100k points (panning reuses it too).
+        self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.selection_rings = PaletteScatterItem(pen=pg.mkPen("#ffffff", width=1),
                                                   brush=QBrush(Qt.BrushStyle.NoBrush))
         # Overlays are PaletteScatterItems too: they let clicks through to the view box.

@@ -7,6 +7,7 @@ the AppState; views only read the state and call these methods.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,11 @@ from ..core.layout import Layout, compute_layout, extend_layout
 from ..core.models import DEFAULT_MODEL, LoadedModel, load_model
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import indexed_models
-from .state import AppState, IndexingStatus, QueryExample
+from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
+
+
+YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint and input
 
 
 def _open_index(folder: Path, model: str) -> SearchIndex | None:
@@ -71,6 +75,7 @@ class Session(QObject):
         self._index_started = 0.0
         self._batch_ready.connect(self._take_batch)
         self._query_tasks = 0
+        self._shut_down = False
 
     # --- folders and indexing --------------------------------------------------------------
 
@@ -81,31 +86,38 @@ class Session(QObject):
         model = model or default_model_for(folder)
         self._close_collection()
         self.state.set_collection(None, folder, model)
+        # Busy from now until the re-index that follows the opening has finished.
+        self.state.set_indexing(IndexingStatus(True, 0, 0, OPENING))
         self.tasks.start("open", _open_with_layout, folder, model,
-                         on_result=lambda opened: self._opened(folder, model, opened))
+                         on_result=lambda opened: self._opened(folder, model, opened),
+                         ).failed.connect(self._indexing_ended)
 
     def _opened(self, folder: Path, model: str, opened: tuple[SearchIndex, Layout | None] | None) -> None:
-        if opened is not None:  # never indexed: the collection appears with the first batch
-            self._show(*opened)
-        QTimer.singleShot(0, self.reindex)  # after the views are up: the scan competes for the GIL
+        if opened is None:  # never indexed: the collection appears with the first batch
+            self.reindex()
+        else:  # re-index once the views are up: its scan would compete with them for the GIL
+            self._show(*opened, then=self.reindex)
 
-    def _show(self, index: SearchIndex, layout: Layout | None) -> None:
+    def _show(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None = None) -> None:
         self._close_collection()
         self.state.set_collection(index, index.folder, index.collection.model)
-        # The map gets its own turn of the event loop: the grid paints in between.
-        QTimer.singleShot(0, lambda: self._show_layout(index, layout))
+        # The map follows a moment later, on a timer: a posted call would run in the same pass
+        # of the event loop, so the grid's first paint and any input would wait for the map too.
+        QTimer.singleShot(YIELD_MS, self, lambda: self._show_layout(index, layout, then))
 
-    def _show_layout(self, index: SearchIndex, layout: Layout | None) -> None:
-        if self.state.collection is not index:  # another folder opened meanwhile
+    def _show_layout(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None) -> None:
+        if self.state.collection is not index or self._shut_down:  # another folder opened meanwhile
             return
         if layout is None:
             self.recompute_layout()
         else:
             self.state.set_layout(layout)
+        if then is not None:
+            QTimer.singleShot(YIELD_MS, self, then)
 
     def reindex(self) -> None:
         state = self.state
-        if state.folder is None:
+        if state.folder is None or self._shut_down:
             return
         self._index_started = time.monotonic()
         state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
@@ -149,7 +161,7 @@ class Session(QObject):
             self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model,
                              on_result=lambda opened: opened and self._show(*opened))
 
-    def _indexing_ended(self) -> None:
+    def _indexing_ended(self, *_) -> None:
         status = self.state.indexing
         self.state.set_indexing(IndexingStatus(False, status.done, status.total, "ready"))
 
@@ -227,5 +239,6 @@ class Session(QObject):
             self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))
 
     def shutdown(self) -> None:
+        self._shut_down = True  # steps still waiting on a timer must not start
         self.tasks.shutdown()
         self._close_collection()

@@ -30,6 +30,9 @@ class QueryExample:
     thumbnail: bytes | None = None  # JPEG bytes for the query panel
 
 
+OPENING = "opening"  # IndexingStatus.message while a collection loads, before its re-index
+
+
 @dataclass(eq=False)
 class IndexingStatus:
     running: bool = False

@@ -114,7 +114,13 @@ def test_palette_scatter_matches_pyqtgraph_and_draws_bright_last(qtbot):
     item = PaletteScatterItem(pen=None, size=6)
     brushes = [pg.mkBrush(c) for c in ("#ff0000", "#00ff00", "#0000ff", "#ffffff")]
     index = rng.integers(0, 4, 500)
-    item.set_points(rng.normal(size=(500, 2)), np.arange(500))
+    xy = rng.normal(size=(500, 2))
+    reference = pg.ScatterPlotItem(pxMode=True, pen=None, size=6)
+    reference.setData(pos=xy, data=np.arange(500))
+    item.set_points(xy, np.arange(500))
+    for name in item.data.dtype.names:  # the point table pyqtgraph's setData would have built
+        assert [repr(v) for v in item.data[name]] == [repr(v) for v in reference.data[name]], name
+    assert item.boundingRect() == reference.boundingRect()
     item.set_colours(brushes, index)
     data = item.data
     rows = data["data"].astype(int)
