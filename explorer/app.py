@@ -27,11 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from .gui.main_window import MainWindow
+    from .gui.main_window import MainWindow, application_icon
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Explorer")
     app.setOrganizationName("Explorer")
+    app.setDesktopFileName("explorer")  # Wayland shells match the window to explorer.desktop
+    app.setWindowIcon(application_icon())
     window = MainWindow()
     window.show()
     window.start(folder)

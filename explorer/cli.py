@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="explorer", description="Index a photo folder with a CNN and search it by example."
     )
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the installation: index the sample offscreen, query it, exit 0 if all works")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_model(p: argparse.ArgumentParser, default: str | None) -> None:
@@ -336,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--self-test"]:
+        from .selftest import main as self_test
+
+        return self_test()
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if not argv or argv[0] == "open" or (argv[0] not in commands and not argv[0].startswith("-")):

@@ -7,27 +7,27 @@ import importlib.util
 import sys
 from pathlib import Path, PurePath
 
-__all__ = ["resource_path", "sample_folder"]
-
-# The top-level resources/ folder is installed as this data package (see pyproject.toml).
-_DATA_PACKAGE = "explorer._resources"
+__all__ = ["icon_path", "resource_path", "sample_folder"]
 
 
-def _candidate_roots() -> list[Path]:
-    """The folders that may hold the resources, in the order they are searched."""
+def _candidate_roots(folder: str = "resources") -> list[Path]:
+    """The places that may hold a top-level folder of the checkout (resources/ or icons/), in
+    the order they are searched. A wheel installs it as the data package explorer._<folder>
+    (see pyproject.toml); a PyInstaller bundle holds it under its own name."""
+    data_package = f"explorer._{folder}"
     roots: list[Path] = []
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass:  # PyInstaller bundle
-        roots.append(Path(meipass) / "resources")
+        roots.append(Path(meipass) / folder)
     here = Path(__file__).resolve()
     checkout = here.parents[1]
     if (checkout / "pyproject.toml").is_file():  # running from a checkout / editable install
-        roots.append(checkout / "resources")
-    # Installed wheel: the data package sits next to this module as explorer/_resources/.
-    roots.append(here.with_name(_DATA_PACKAGE.rpartition(".")[2]))
+        roots.append(checkout / folder)
+    # Installed wheel: the data package sits next to this module, e.g. explorer/_resources/.
+    roots.append(here.with_name(f"_{folder}"))
     # Wherever the import system puts that data package (e.g. another editable-install finder).
     try:
-        spec = importlib.util.find_spec(_DATA_PACKAGE)
+        spec = importlib.util.find_spec(data_package)
     except (ImportError, ValueError):
         spec = None
     if spec is not None and spec.submodule_search_locations:
@@ -60,6 +60,15 @@ def resource_path(*parts: str) -> Path:
         f"Bundled resource {name!r} not found; looked in:\n{looked}\n"
         "The installation may be incomplete (rebuild the sample with resources/make_sample.py)."
     )
+
+
+def icon_path(size: int = 256) -> Path:
+    """The application icon rendered at `size` px (16, 24, 32, 48, 64, 128, 256 or 512)."""
+    for root in _candidate_roots("icons"):
+        candidate = root / "png" / f"explorer-{size}.png"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"application icon explorer-{size}.png not found")
 
 
 def sample_folder() -> Path:

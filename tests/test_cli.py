@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from explorer.core.store import folder_dir
+from explorer.core.store import data_root, folder_dir
 
 from helpers import copy_sample
 
@@ -148,3 +148,14 @@ def test_demo_indexes_and_searches_the_sample_collection():
     ranked = [line.split()[-1] for line in result.stdout.splitlines() if line[:3].strip().isdigit()]
     assert len(ranked) == 10
     assert all("/cat/" in path for path in ranked[:7])  # the cat's seven variants come first
+
+
+def test_self_test_runs_the_app_on_the_sample_and_leaves_no_trace(tmp_path):
+    """What packaging/build.sh runs against the frozen app, here against the source."""
+    before = sorted(p.name for p in data_root().iterdir()) if data_root().exists() else []
+    result = explorer("--self-test")
+    assert result.returncode == 0, result.stderr
+    assert "indexed 91 images" in result.stdout and "self-test passed" in result.stdout
+    assert "dropped cat-original.jpg: top results cat-original.jpg" in result.stdout
+    after = sorted(p.name for p in data_root().iterdir()) if data_root().exists() else []
+    assert after == before  # its index went to a temporary folder, since removed

@@ -70,3 +70,19 @@ def test_meipass_bundle_is_searched_first(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "resources" / "sample").mkdir(parents=True)
     monkeypatch.setattr("sys._MEIPASS", str(tmp_path), raising=False)
     assert sample_folder() == tmp_path / "resources" / "sample"
+
+
+def test_application_icon_has_every_size_and_a_window_uses_it(qtbot) -> None:
+    from explorer.gui.main_window import MainWindow, application_icon
+    from explorer.resources import icon_path
+
+    for size in (16, 32, 256):
+        with Image.open(icon_path(size)) as im:
+            assert im.size == (size, size) and im.mode == "RGBA"
+            assert im.getpixel((0, 0))[3] == 0  # transparent corner: the tile has margins
+    icon = application_icon()
+    assert sorted(s.width() for s in icon.availableSizes()) == [16, 24, 32, 48, 64, 128, 256, 512]
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert not window.windowIcon().isNull()
+    assert window.windowIcon().pixmap(48, 48).toImage().pixelColor(24, 24).alpha() == 255

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 from ..core.catalog import FolderError
 from ..core.models import WeightsUnavailable
 from ..core.store import CollectionError
+from ..resources import icon_path
 from .analysis_panels import install_analysis
 from .grid import GridView
 from .histograms import HistogramView
@@ -27,7 +28,9 @@ MAX_RECENT = 8
 
 
 def settings() -> QSettings:
-    return QSettings("Explorer", "Explorer")
+    # The self-test runs as "Explorer self-test": it must not touch the user's settings.
+    name = QCoreApplication.applicationName()
+    return QSettings("Explorer", name if name.startswith("Explorer") else "Explorer")
 
 
 def _format_seconds(seconds: float | None) -> str:
@@ -37,11 +40,23 @@ def _format_seconds(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d} left" if seconds >= 60 else f"{seconds} s left"
 
 
+def application_icon() -> QIcon:
+    """Every rendered size of the icon, so each place (title bar, task bar, dock) gets a sharp one."""
+    icon = QIcon()
+    for size in (16, 24, 32, 48, 64, 128, 256, 512):
+        try:
+            icon.addFile(str(icon_path(size)), QSize(size, size))
+        except FileNotFoundError:  # an incomplete installation still starts, with Qt's default
+            pass
+    return icon
+
+
 class MainWindow(QMainWindow):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("MainWindow")
         self.setWindowTitle("Explorer")
+        self.setWindowIcon(application_icon())
         self.state = AppState()
         self.tasks = Tasks(self)
         self.session = Session(self.state, self.tasks, self)
