@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _no_display() -> bool:
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from .gui.main_window import MainWindow, application_icon
@@ -37,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     window.start(folder)
+    probe = os.environ.get("EXPLORER_STARTUP_PROBE")  # packaging/startup_time.py times start-up
+    if probe:
+        QTimer.singleShot(0, lambda: Path(probe).write_text("window shown\n"))
     return app.exec()
 
 

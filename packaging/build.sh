@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build the installable app: dist/Explorer/ (start it with dist/Explorer/Explorer), then run the
+# frozen app's --self-test so that a broken bundle fails the build. Prints the build time, the
+# bundle's size and the time the frozen app takes to show its window.
+#
+#   bash packaging/build.sh          (Linux; on Windows and macOS see README "Build the installer")
+#
+# The build runs in its own virtual environment (build/packaging-venv) with a CPU-only torch:
+# the default torch wheel on Linux drags in ~3 GB of CUDA libraries that inference on a CPU never
+# loads. Set PYTHON to choose the interpreter (3.11 or newer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+PYTHON=${PYTHON:-python3}
+VENV=build/packaging-venv
+TORCH="torch==2.13.0+cpu"
+TORCHVISION="torchvision==0.28.0"
+CPU_INDEX=https://download.pytorch.org/whl/cpu
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+py="$VENV/bin/python"
+# A CPU-only torch from a local wheel folder (pip's find-links) if there is one, else from
+# PyTorch's CPU index; then the app itself (non-editable, as users get it) and PyInstaller.
+"$py" -m pip install --quiet --no-index "$TORCH" 2>/dev/null \
+    || "$py" -m pip install --quiet "$TORCH" --extra-index-url "$CPU_INDEX"
+"$py" -m pip install --quiet "$TORCHVISION" . "pyinstaller>=6.10"
+if "$py" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
+    echo "build: CUDA packages found in $VENV; remove it and build again" >&2
+    exit 1
+fi
+
+rm -rf dist/Explorer
+EXPLORER_TRIM=${EXPLORER_TRIM:-1} "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
+    --distpath dist --workpath build/pyinstaller packaging/explorer.spec
+built=$(date +%s)
+
+echo "== self-test of the frozen app"
+dist/Explorer/Explorer --self-test
+
+echo "== start-up time to a visible window"
+"$py" packaging/startup_time.py dist/Explorer/Explorer
+
+echo "== summary"
+echo "build time: $((built - started)) s (self-test and timing not included)"
+echo "bundle: $(du -sh dist/Explorer | cut -f1) in $(find dist/Explorer -type f | wc -l) files"
+echo "torch: $("$py" -c 'import torch; print(torch.__version__)')"
