@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .gui.main_window import MainWindow, application_icon
+    from .gui.main_window import FolderOpenRequests, MainWindow, application_icon
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Explorer")
@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     window.start(folder)
+    app.installEventFilter(FolderOpenRequests(window))
     probe = os.environ.get("EXPLORER_STARTUP_PROBE")  # packaging/startup_time.py times start-up
     if probe:
         QTimer.singleShot(0, lambda: Path(probe).write_text("window shown\n"))

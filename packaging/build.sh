@@ -22,11 +22,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 py="$VENV/bin/python"
-# A CPU-only torch from a local wheel folder (pip's find-links) if there is one, else from
-# PyTorch's CPU index; then the app itself (non-editable, as users get it) and PyInstaller.
-"$py" -m pip install --quiet --no-index "$TORCH" 2>/dev/null \
-    || "$py" -m pip install --quiet "$TORCH" --extra-index-url "$CPU_INDEX"
-"$py" -m pip install --quiet "$TORCHVISION" . "pyinstaller>=6.10"
+# torch and torchvision built for the CPU: from a local wheel folder (pip's find-links) if there
+# is one, else from PyTorch's CPU index. Without a CPU torchvision, PyPI's (built for CUDA) does:
+# its detection ops stay unloaded, which Explorer never uses (see rthooks/). Then the app itself
+# (non-editable, as users get it), the rest of the dependencies and PyInstaller.
+cpu_wheel() {
+    "$py" -m pip install --quiet --no-deps --no-index "$1" 2>/dev/null \
+        || "$py" -m pip install --quiet --no-deps --retries 0 --timeout 15 --index-url "$CPU_INDEX" "$1" 2>/dev/null
+}
+cpu_wheel "$TORCH" || { echo "build: no CPU-only $TORCH (local wheels or $CPU_INDEX)" >&2; exit 1; }
+cpu_wheel "$TORCHVISION+cpu" \
+    || { echo "build: no CPU $TORCHVISION; using PyPI's"; "$py" -m pip install --quiet --no-deps "$TORCHVISION"; }
+"$py" -m pip install --quiet "$TORCH" "$TORCHVISION" . "pyinstaller>=6.10"
 if "$py" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
     echo "build: CUDA packages found in $VENV; remove it and build again" >&2
     exit 1
@@ -35,6 +42,7 @@ fi
 rm -rf dist/Explorer
 EXPLORER_TRIM=${EXPLORER_TRIM:-1} "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath dist --workpath build/pyinstaller packaging/explorer.spec
+cp packaging/linux/install.sh packaging/linux/explorer.desktop dist/Explorer/
 built=$(date +%s)
 
 echo "== self-test of the frozen app"
@@ -43,7 +51,11 @@ dist/Explorer/Explorer --self-test
 echo "== start-up time to a visible window"
 "$py" packaging/startup_time.py dist/Explorer/Explorer
 
+echo "== archive to hand out"
+archive=dist/Explorer-$(uname -s | tr A-Z a-z)-$(uname -m).tar.gz
+tar -C dist -czf "$archive" Explorer
+
 echo "== summary"
 echo "build time: $((built - started)) s (self-test and timing not included)"
-echo "bundle: $(du -sh dist/Explorer | cut -f1) in $(find dist/Explorer -type f | wc -l) files"
+echo "bundle: $(du -sh dist/Explorer | cut -f1) in $(find dist/Explorer -type f | wc -l) files; $archive $(du -h "$archive" | cut -f1)"
 echo "torch: $("$py" -c 'import torch; print(torch.__version__)')"

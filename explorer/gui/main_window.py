@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
@@ -49,6 +49,21 @@ def application_icon() -> QIcon:
         except FileNotFoundError:  # an incomplete installation still starts, with Qt's default
             pass
     return icon
+
+
+class FolderOpenRequests(QObject):
+    """macOS delivers "Open With Explorer" on a folder, and folders dropped on the Dock icon, as
+    FileOpen events to the running app rather than as arguments: open them in the window."""
+
+    def __init__(self, window: "MainWindow"):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.FileOpen and Path(event.file()).is_dir():
+            self.window.open_folder(event.file())
+            return True
+        return False
 
 
 class MainWindow(QMainWindow):

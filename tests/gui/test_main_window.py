@@ -66,3 +66,16 @@ def test_settings_persist_between_windows(qtbot, tmp_path, ready_window):
         assert str(ready_window.state.folder) in recent
     finally:
         second.session.shutdown()
+
+
+def test_a_folder_opened_by_the_system_opens_in_the_window(qtbot, window, indexed_folder):
+    """macOS "Open With" and Dock drops arrive as FileOpen events, not as arguments."""
+    from PySide6.QtGui import QFileOpenEvent
+
+    from explorer.gui.main_window import FolderOpenRequests
+
+    requests = FolderOpenRequests(window)
+    assert not requests.eventFilter(window, QFileOpenEvent(str(indexed_folder / "cat" / "cat-original.jpg")))
+    assert requests.eventFilter(window, QFileOpenEvent(str(indexed_folder)))
+    wait_until_ready(qtbot, window, layout=False)
+    assert window.state.folder == indexed_folder.resolve() and len(window.state.collection) == 28
