@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.tasks.failed.connect(self._task_failed)
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
         self.session.indexing_finished.connect(self._indexing_finished)
+        self.setAcceptDrops(True)  # files dropped anywhere on the window (see dropEvent)
         self._restore_settings()
         install_analysis(self)  # after the restore: it puts its own docks where they were left
 
@@ -198,6 +199,40 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(folder)
             action.triggered.connect(lambda *_, f=folder: self.open_folder(f))
         self.recent_menu.setEnabled(bool(recent))
+
+    # --- files dropped anywhere on the window ---------------------------------------------
+
+    @staticmethod
+    def _dropped_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
+        # Drags that start in our own views land only where they mean something (the query
+        # panel takes them itself): a thumbnail let go over the grid must not become a query.
+        if event.source() is not None or not event.mimeData().hasUrls():
+            return []
+        return [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if self._dropped_paths(event):
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
+
+    dragMoveEvent = dragEnterEvent
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """A folder from the file manager opens; image files become query examples, as on the
+        query panel (which takes drops on itself first)."""
+        paths = self._dropped_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)  # never let the file manager move a file
+        event.accept()
+        if len(paths) == 1 and paths[0].is_dir():
+            self.open_folder(paths[0])
+        else:
+            self.query_dock.show()
+            self.query_panel.add_paths(paths)
 
     # --- state observers ------------------------------------------------------------------
 

@@ -7,12 +7,12 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox
 
 from explorer.core import analysis
 from explorer.resources import sample_folder
 from explorer.gui.query_panel import EMPTY_HINT, classify_paths, paths_in_text
-from gui_helpers import rows_by_name
+from gui_helpers import rows_by_name, wait_until_ready
 
 SCREENSHOT = Path("/tmp/query.png")
 
@@ -258,3 +258,23 @@ def test_classify_paths_and_pasted_text(ready_window, tmp_path):
     assert [p.split(":")[0] for p in problems] == ["a.doc", str(tmp_path / "gone.jpg")]
     text = f"{outside}\nnot a path\n{QUrl.fromLocalFile(str(c.folder / c.paths[row])).toString()}\n"
     assert paths_in_text(text) == [outside, c.folder / c.paths[row]]
+
+
+def test_files_dropped_anywhere_on_the_window(qtbot, win, tmp_path):
+    """A file manager's drop on the grid (not the query panel) still queries; a folder opens."""
+    state = win.state
+    grid_viewport = win.grid.findChild(QAbstractItemView).viewport()
+    [row] = rows_by_name(state, "cat-flip.jpg")
+    path = state.collection.folder / state.collection.paths[row]
+    assert drop(grid_viewport, file_mime(path))  # the grid ignores it, the window takes it
+    assert [e.path for e in state.examples] == [path]
+    qtbot.waitUntil(lambda: win.query_panel.result_paths()[:1] == [state.collection.paths[row]])
+
+    other = tmp_path / "other photos"
+    other.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(other / "red.png")
+    assert drop(grid_viewport, file_mime(other))
+    assert state.folder == other.resolve()
+    assert win.windowTitle() == "Explorer \u2014 other photos"
+    wait_until_ready(qtbot, win, layout=False)
+    assert state.collection.paths == ["red.png"]
