@@ -69,6 +69,7 @@ class HistogramOverlay(QObject):
         self.curves: dict[str, pg.PlotDataItem] = {}  # named query -> its curve
         self.quality: LabelQuality | None = None
         self.summaries: dict[str, analysis.DistributionSummary] = {}
+        self._legend_entries: list[tuple[pg.PlotDataItem, str]] = []  # what the legend shows
         self._build()
         view.overlay_has_curves = lambda: bool(self.analysis.visible_names())
         view.overlay_range = self._occupied_range
@@ -203,15 +204,20 @@ class HistogramOverlay(QObject):
                 f"({len(q.same)} other {html.escape(q.label)} images; query images left out)")
 
     def _render_legend(self, shown) -> None:
-        self.legend.clear()
+        entries = []
         if self.state.scores is not None:
             if self.same_curve.isVisible():
-                self.legend.addItem(self.same_curve, f"current query: {html.escape(self.quality.label)}")
-                self.legend.addItem(self.other_curve, "current query: other labels")
+                entries += [(self.same_curve, f"current query: {html.escape(self.quality.label)}"),
+                            (self.other_curve, "current query: other labels")]
             else:
-                self.legend.addItem(self.view.curve, CURRENT)
-        for s in shown:
-            self.legend.addItem(self.curves[s.name], html.escape(s.name))
+                entries.append((self.view.curve, CURRENT))
+        entries += [(self.curves[s.name], html.escape(s.name)) for s in shown]
+        if entries == self._legend_entries:  # most queries: rebuilding it would relayout the plot
+            return
+        self._legend_entries = entries
+        self.legend.clear()
+        for curve, name in entries:
+            self.legend.addItem(curve, name)
 
     def _render_table(self) -> None:
         threshold, k = self.analysis.threshold, self.state.top_k

@@ -31,3 +31,18 @@ def test_range_selection_and_ranking():
     assert analysis.ranking(scores, 3).tolist() == [1, 3, 2]
     assert analysis.ranking(scores).tolist() == [1, 3, 2, 4, 0, 5]
     assert analysis.top_k_threshold(scores, 100) == scores.min()
+
+
+def test_descending_order_is_a_stable_sort_of_the_negated_scores():
+    rng = np.random.default_rng(3)
+    for scores in (
+        rng.standard_normal(5000).astype(np.float32),
+        np.round(rng.standard_normal(5000), 1).astype(np.float32),  # many long runs of ties
+        np.zeros(300, np.float32),  # one run
+        np.array([0.5, -0.0, 0.0, 0.5, 1.0], np.float32),  # -0.0 == 0.0 is a tie too
+        np.empty(0, np.float32),
+    ):
+        expected = np.argsort(-scores, kind="stable")
+        np.testing.assert_array_equal(analysis.descending_order(scores), expected)
+        np.testing.assert_array_equal(analysis.ranking(scores), expected)
+        np.testing.assert_array_equal(analysis.ranking(scores, 37), expected[:37])
