@@ -48,14 +48,26 @@ built=$(date +%s)
 echo "== self-test of the frozen app"
 dist/Explorer/Explorer --self-test
 
+echo "== a photo dropped on the window from another program (X11 drag and drop)"
+if command -v xvfb-run >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null; then
+    xvfb-run -a -s "-screen 0 1920x1080x24" "$py" packaging/xdnd_check.py dist/Explorer/Explorer \
+        --screenshot build/frozen-app.png
+else
+    echo "skipped: needs xvfb-run, xdotool and ImageMagick's import (apt-get install xvfb xdotool imagemagick)"
+fi
+
 echo "== start-up time to a visible window"
 "$py" packaging/startup_time.py dist/Explorer/Explorer
 
 echo "== archive to hand out"
 archive=dist/Explorer-$(uname -s | tr A-Z a-z)-$(uname -m).tar.gz
+archive_started=$(date +%s)
 tar -C dist -czf "$archive" Explorer
+archived=$(date +%s)
 
 echo "== summary"
-echo "build time: $((built - started)) s (self-test and timing not included)"
-echo "bundle: $(du -sh dist/Explorer | cut -f1) in $(find dist/Explorer -type f | wc -l) files; $archive $(du -h "$archive" | cut -f1)"
+echo "build time: $((built - started)) s (self-test and timing not included); archive $((archived - archive_started)) s"
+mb() { echo "$(( $1 / 1000000 )) MB"; }
+echo "bundle: $(mb "$(du -sb dist/Explorer | cut -f1)") in $(find dist/Explorer -type f | wc -l) files;" \
+     "$archive $(mb "$(stat -c %s "$archive")")"
 echo "torch: $("$py" -c 'import torch; print(torch.__version__)')"
