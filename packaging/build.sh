@@ -18,6 +18,19 @@ TORCH="torch==2.13.0+cpu"
 TORCHVISION="torchvision==0.28.0"
 CPU_INDEX=https://download.pytorch.org/whl/cpu
 
+# Qt's X11 plugin needs these; PyInstaller bundles them only if this machine has them, and a
+# desktop without them (libxcb-cursor0 is often missing) would get no window at all.
+missing=""
+for lib in libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 \
+           libxcb-render-util.so.0 libxkbcommon-x11.so.0; do
+    ldconfig -p | grep -q "$lib" || missing="$missing $lib"
+done
+if [ -n "$missing" ]; then
+    echo "build: missing X11 libraries to bundle:$missing" >&2
+    echo "  Debian/Ubuntu: apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0" >&2
+    exit 1
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
