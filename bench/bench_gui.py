@@ -1,10 +1,12 @@
 """The desktop app at scale: open, scroll, pan/zoom and query a large synthetic collection.
 
-    python bench/bench_gui.py [N]          (default 100000; builds bench/out/synthetic-N once)
+    python bench/bench_gui.py [N] [--index M]   (N default 100000; builds bench/out/synthetic-N once)
 
 Prints a markdown table: time until the window shows the collection, the longest event-loop stall
 while opening and re-indexing (a 5 ms timer measures gaps), grid scroll frames, map pan/zoom
 frames with all N points, and the time a query takes to update scores, grid, map and histogram.
+Then it indexes M real JPEGs from scratch (default 600, bench_core's 300 px pool) in the same
+window with a query shown, and reports the longest stall while the model runs and batches arrive.
 Runs offscreen; frames are timed with grab(), which paints synchronously.
 """
 
@@ -22,6 +24,7 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # never the user's settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_core import image_pool, linked_folder  # noqa: E402
 from synthetic import synthetic_collection  # noqa: E402
 
 
@@ -73,7 +76,31 @@ def frame_ms(widget, repeats: int = 5, step=None) -> float:
     return statistics.median(times)
 
 
-def main(n: int) -> None:
+def index_from_scratch(app, window, m: int, rows: list[tuple[str, str]]) -> None:
+    """Index m new photos with the window open and a query shown: the GUI takes every batch."""
+    folder = linked_folder(image_pool("small", m, 300, 225))
+    window.open_folder(folder)
+    wait(app, lambda: window.state.collection is not None and len(window.state.collection) > 0)
+    window.session.query_by_rows([0])  # every batch now rescores, re-sorts and redraws
+    meter = StallMeter()
+    start = time.perf_counter()
+    wait(app, lambda: not window.state.indexing.running and len(window.state.collection) == m
+         and window.tasks.latest("open") is None)
+    seconds = time.perf_counter() - start
+    meter.timer.stop()
+    rows.append((f"index {m} new photos from scratch (query shown), GUI open", f"{seconds:.1f} s"))
+    rows.append(("worst event-loop stall while indexing", f"{meter.worst_ms():.0f} ms"))
+    rows.append(("  its three longest stalls (when they ended)", meter.worst()))
+    meter = StallMeter()  # then the first UMAP layout of the new folder, on a worker
+    start = time.perf_counter()
+    wait(app, lambda: window.state.layout is not None and window.tasks.latest("layout") is None)
+    meter.timer.stop()
+    rows.append(("then its map layout (UMAP, first in this process)", f"{time.perf_counter() - start:.1f} s"))
+    rows.append(("worst event-loop stall while laying out", f"{meter.worst_ms():.0f} ms"))
+    rows.append(("  its three longest stalls (when they ended)", meter.worst()))
+
+
+def main(n: int, m: int) -> None:
     folder = synthetic_collection(n)
     from PySide6.QtWidgets import QApplication, QListView
 
@@ -121,12 +148,14 @@ def main(n: int) -> None:
     times = []
     for row in range(0, 7):  # as a click on the map or "Query by this image" does it
         start = time.perf_counter()
-        window.session.query_by_rows([row * 997])
+        window.session.query_by_rows([row * 997 % n])
         app.processEvents()
         times.append(1000 * (time.perf_counter() - start))
     rows.append(("query by an image -> scores, grid, map, histogram updated and painted",
                  f"{statistics.median(times):.0f} ms (max {max(times):.0f})"))
     meter.timer.stop()
+    if m:
+        index_from_scratch(app, window, m, rows)
 
     window.close()
     print(f"\n| measure (N = {n}) | value |\n| --- | --- |")
@@ -137,4 +166,10 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=100_000, help="images in the synthetic collection")
+    parser.add_argument("--index", type=int, default=600, help="photos to index from scratch (0: skip)")
+    args = parser.parse_args()
+    main(args.n, args.index)

@@ -342,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .selftest import main as self_test
 
         return self_test()
+    if argv[:1] == ["--layout-worker"]:  # the frozen app starting its own map process
+        from .core.layout_worker import worker_main
+
+        return worker_main()
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if not argv or argv[0] == "open" or (argv[0] not in commands and not argv[0].startswith("-")):

@@ -1,9 +1,10 @@
 """The 2D map of a collection: a UMAP layout of its vectors, cached with the collection.
 
-UMAP's own `transform` needs the fitted model, which can only be persisted by pickling it (and
-nothing here is ever unpickled). Images added after the layout was computed are placed the way
-UMAP's transform initialises them: at the similarity-weighted mean of their nearest already-placed
-neighbours. While the fitted model is alive in the process, its real `transform` is used instead.
+The fit runs in a child process (layout_worker.py): numba's compiling would freeze the window of
+the process that asked. UMAP's own `transform` would need the fitted model, which lives in that
+child and could only be persisted by pickling it (nothing here is ever unpickled). So images
+added after the layout was computed are placed the way UMAP's transform initialises them: at the
+similarity-weighted mean of their nearest already-placed neighbours.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .ann import exact_search
+from .layout_worker import shared_process
 from .tasks import Progress, no_progress
 
 N_NEIGHBOURS = 15
@@ -28,7 +30,6 @@ class Layout:
 
     ids: np.ndarray  # int64, sorted
     xy: np.ndarray  # (N, 2) float32
-    reducer: object | None = None  # the fitted UMAP, only while this process keeps it
 
     def positions_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask of ids that have a position, their positions)."""
@@ -54,32 +55,21 @@ def compute_layout(
     vectors: np.ndarray, ids: np.ndarray, progress: Progress = no_progress,
     cancelled: Callable[[], bool] = lambda: False, seed: int | None = 42,
 ) -> Layout | None:
-    """Fit UMAP (cosine) on all vectors. Returns None when cancelled.
-
-    UMAP has no cancel hook: cancelling is checked before and after the fit, and a cancelled
-    fit's result is dropped. The first fit in a process also compiles numba code (seconds).
-    """
+    """Fit UMAP (cosine) on all vectors, in the layout process. Returns None when cancelled
+    (which stops the fit at once). The first fit also compiles numba code (about 10 s)."""
     n = len(ids)
     order = np.argsort(ids)
     ids, vectors = np.asarray(ids)[order], vectors[order]
     if n < 4:  # too few points for a neighbour graph: a line is honest enough
         return Layout(ids, np.column_stack([np.arange(n), np.zeros(n)]).astype(np.float32))
-    progress(0, 0, "loading UMAP")
-    import umap  # heavy (numba): imported only when a layout is really computed
-
     if cancelled():
         return None
     progress(0, 0, f"computing the map of {n} images")
-    reducer = umap.UMAP(
-        n_neighbors=min(N_NEIGHBOURS, n - 1), min_dist=0.1, metric="cosine",
-        random_state=seed, n_jobs=1 if seed is not None else -1, low_memory=True,
-        init="spectral" if n > 10 else "random",
-    )
-    xy = reducer.fit_transform(vectors).astype(np.float32)
-    if cancelled():
+    xy = shared_process().fit(vectors, seed, N_NEIGHBOURS, cancelled)
+    if xy is None:
         return None
     progress(1, 1, "map ready")
-    return Layout(ids, xy, reducer)
+    return Layout(ids, xy)
 
 
 def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
@@ -92,11 +82,9 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
     base_ids, base_xy, base_vectors = layout.ids[keep], layout.xy[keep], laid_out_vectors[keep]
     missing = ~np.isin(ids, base_ids)
     if not missing.any():
-        return Layout(base_ids, base_xy, layout.reducer)
+        return Layout(base_ids, base_xy)
     new_vectors = vectors[missing]
-    if layout.reducer is not None:
-        new_xy = layout.reducer.transform(new_vectors).astype(np.float32)
-    elif len(base_ids):
+    if len(base_ids):
         k = min(N_NEIGHBOURS, len(base_ids))
         rows, scores = exact_search(base_vectors, new_vectors, k)
         weights = np.clip(scores, 1e-6, None)[..., None]
@@ -106,4 +94,4 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
     all_ids = np.concatenate([base_ids, ids[missing]])
     all_xy = np.concatenate([base_xy, new_xy])
     order = np.argsort(all_ids)
-    return Layout(all_ids[order], all_xy[order], layout.reducer)
+    return Layout(all_ids[order], all_xy[order])

@@ -1,7 +1,13 @@
 """The 2D map: UMAP over the vectors, cached, extended for new images without a refit."""
 
-import numpy as np
+import subprocess
+import sys
+import textwrap
 
+import numpy as np
+import pytest
+
+from explorer.core import layout_worker
 from explorer.core.layout import Layout, compute_layout, extend_layout
 
 
@@ -30,7 +36,6 @@ def test_new_images_are_placed_near_their_neighbours_without_refit():
     vectors = two_clusters()
     ids = np.arange(120)
     layout = compute_layout(vectors[:-2], ids[:-2])
-    layout.reducer = None  # as after reopening: no fitted model, no pickle
     extended = extend_layout(layout, vectors[1:], ids[1:], vectors[:-2])
     assert extended.ids.tolist() == list(range(1, 120))  # id 0 gone, 118 and 119 placed
     known, xy = extended.positions_of(np.array([119, 5, 0]))
@@ -44,3 +49,42 @@ def test_tiny_collections_get_a_layout_too():
     vectors = two_clusters(1)
     layout = compute_layout(vectors, np.array([4, 2]))
     assert layout.ids.tolist() == [2, 4] and layout.xy.shape == (2, 2)
+
+
+def test_the_fit_runs_in_a_child_process_that_is_reused(tmp_path):
+    """UMAP (and numba, whose compiling holds the GIL) never loads in the asking process; a
+    second fit reuses the child; a cancelled fit stops it and the next one starts another."""
+    script = tmp_path / "fit.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import time
+        import numpy as np
+        from explorer.core import layout_worker
+        from explorer.core.layout import compute_layout
+
+        rng = np.random.default_rng(0)
+        vectors = rng.normal(size=(40, 8)).astype(np.float32)
+        first = compute_layout(vectors, np.arange(40))
+        child = layout_worker.shared_process()._process
+        second = compute_layout(vectors, np.arange(40))
+        assert layout_worker.shared_process()._process is child and child.poll() is None
+        np.testing.assert_array_equal(first.xy, second.xy)  # seeded: the same map
+        assert compute_layout(vectors, np.arange(40), cancelled=lambda: True) is None
+        many = rng.normal(size=(6000, 32)).astype(np.float32)  # seconds of fitting
+        deadline = time.monotonic() + 0.5
+        assert compute_layout(many, np.arange(6000), cancelled=lambda: time.monotonic() > deadline) is None
+        assert child.poll() is not None and layout_worker.shared_process()._process is None
+        third = compute_layout(vectors, np.arange(40))
+        assert third.xy.shape == (40, 2)
+        assert "umap" not in sys.modules and "numba" not in sys.modules
+        print("ok")
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_a_failing_fit_is_reported_and_the_next_fit_works():
+    process = layout_worker.shared_process()  # warm from the tests above
+    with pytest.raises(layout_worker.LayoutFailed, match="ValueError"):
+        process.fit(np.zeros((5, 4), np.float32), 0, n_neighbours=0)  # UMAP refuses
+    assert process.fit(two_clusters(10), 0, n_neighbours=5).shape == (20, 2)
