@@ -3,8 +3,9 @@
 The fit runs in a child process (layout_worker.py): numba's compiling would freeze the window of
 the process that asked. UMAP's own `transform` would need the fitted model, which lives in that
 child and could only be persisted by pickling it (nothing here is ever unpickled). So images
-added after the layout was computed are placed the way UMAP's transform initialises them: at the
-similarity-weighted mean of their nearest already-placed neighbours.
+added after the layout was computed are placed by the same steps from what is kept: their nearest
+laid-out images, the weighted mean of those as the start, and UMAP's optimisation epochs with the
+laid-out images held still (`layout_worker.transform_umap`).
 """
 
 from __future__ import annotations
@@ -72,11 +73,14 @@ def compute_layout(
     return Layout(ids, xy)
 
 
-def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
-                  laid_out_vectors: np.ndarray) -> Layout:
+def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out_vectors: np.ndarray,
+                  transform: bool = False, seed: int | None = 42) -> Layout:
     """Add positions for `ids` (with `vectors`) not yet in `layout`; drop ids no longer present.
 
-    `laid_out_vectors` are the current vectors of `layout.ids`, row for row.
+    `laid_out_vectors` are the current vectors of `layout.ids`, row for row. New images go to
+    the similarity-weighted mean of their nearest laid-out images (instant); with `transform`,
+    UMAP's transform then refines that start in the layout process (a fraction of a second once
+    that process is warm, seconds when it starts). The laid-out images never move.
     """
     keep = np.isin(layout.ids, ids)
     base_ids, base_xy, base_vectors = layout.ids[keep], layout.xy[keep], laid_out_vectors[keep]
@@ -87,8 +91,12 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray,
     if len(base_ids):
         k = min(N_NEIGHBOURS, len(base_ids))
         rows, scores = exact_search(base_vectors, new_vectors, k)
-        weights = np.clip(scores, 1e-6, None)[..., None]
-        new_xy = ((base_xy[rows] * weights).sum(axis=1) / weights.sum(axis=1)).astype(np.float32)
+        if transform and k >= 2:
+            distances = np.clip(1.0 - scores, 0.0, None)  # UMAP's cosine distance
+            new_xy = shared_process().transform(rows, distances, base_xy, seed)
+        else:
+            weights = np.clip(scores, 1e-6, None)[..., None]
+            new_xy = ((base_xy[rows] * weights).sum(axis=1) / weights.sum(axis=1)).astype(np.float32)
     else:
         new_xy = np.zeros((int(missing.sum()), 2), np.float32)
     all_ids = np.concatenate([base_ids, ids[missing]])

@@ -27,6 +27,7 @@ import numpy as np
 
 WORKER_FLAG = "--layout-worker"  # the frozen app's hidden first argument (see cli.main)
 POLL_S = 0.1  # how often a waiting fit looks at its cancel token
+MIN_DIST = 0.1  # UMAP's min_dist: how tightly similar images pack on the map
 
 
 class LayoutFailed(Exception):
@@ -39,11 +40,46 @@ def fit_umap(vectors: np.ndarray, seed: int | None, n_neighbours: int) -> np.nda
 
     n = len(vectors)
     reducer = umap.UMAP(
-        n_neighbors=min(n_neighbours, n - 1), min_dist=0.1, metric="cosine",
+        n_neighbors=min(n_neighbours, n - 1), min_dist=MIN_DIST, metric="cosine",
         random_state=seed, n_jobs=1 if seed is not None else -1, low_memory=True,
         init="spectral" if n > 10 else "random",
     )
     return reducer.fit_transform(vectors).astype(np.float32)
+
+
+def transform_umap(neighbours: np.ndarray, distances: np.ndarray, base_xy: np.ndarray,
+                   seed: int | None) -> np.ndarray:
+    """Place new points on an existing map as `UMAP.transform` does, without the fitted model
+    (which only pickling could keep): from each new point's nearest laid-out points
+    (`neighbours`, M x k rows of `base_xy`, at cosine `distances`), the same fuzzy graph, the
+    same start (the weighted mean of those neighbours) and the same epochs of optimisation,
+    the laid-out points held still."""
+    import scipy.sparse
+    from umap.layouts import optimize_layout_euclidean
+    from umap.umap_ import (
+        compute_membership_strengths, find_ab_params, init_graph_transform, make_epochs_per_sample,
+        smooth_knn_dist,
+    )
+
+    k = neighbours.shape[1]
+    distances = np.ascontiguousarray(distances, np.float32)
+    sigmas, rhos = smooth_knn_dist(distances, float(k), local_connectivity=0.0)
+    rows, cols, vals, _ = compute_membership_strengths(neighbours, distances, sigmas, rhos, bipartite=True)
+    graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(neighbours), len(base_xy)))
+    csr = graph.tocsr()
+    csr.eliminate_zeros()
+    base_xy = np.ascontiguousarray(base_xy, np.float32)
+    xy = init_graph_transform(csr, base_xy).astype(np.float32)
+    n_epochs = 100 if len(neighbours) <= 10_000 else 30
+    graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
+    graph.eliminate_zeros()
+    a, b = find_ab_params(1.0, MIN_DIST)
+    rng_state = np.random.RandomState(seed).randint(np.iinfo(np.int32).min, np.iinfo(np.int32).max, 3)
+    return optimize_layout_euclidean(
+        xy, base_xy.copy(), graph.row, graph.col, n_epochs, len(base_xy),
+        make_epochs_per_sample(graph.data, n_epochs), a, b, rng_state.astype(np.int64),
+        1.0, 0.25, 5.0,  # UMAP's repulsion, a quarter of its learning rate, negative samples
+    ).astype(np.float32)
 
 
 class LayoutProcess:
@@ -57,12 +93,23 @@ class LayoutProcess:
     def fit(self, vectors: np.ndarray, seed: int | None, n_neighbours: int,
             cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
         """Positions (N, 2) of `vectors`; None when cancelled (the child is then stopped)."""
+        return self._ask("fit", {"vectors": np.ascontiguousarray(vectors, np.float32)},
+                         {"seed": seed, "n_neighbours": n_neighbours}, cancelled)
+
+    def transform(self, neighbours: np.ndarray, distances: np.ndarray, base_xy: np.ndarray,
+                  seed: int | None, cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
+        """`transform_umap`, in the child."""
+        arrays = {"neighbours": np.asarray(neighbours, np.int32), "distances": distances, "base_xy": base_xy}
+        return self._ask("transform", arrays, {"seed": seed}, cancelled)
+
+    def _ask(self, op: str, arrays: dict[str, np.ndarray], options: dict,
+             cancelled: Callable[[], bool]) -> np.ndarray | None:
         with self._lock, tempfile.TemporaryDirectory(prefix="explorer-layout-") as scratch:
-            vectors_file, xy_file = Path(scratch) / "vectors.npy", Path(scratch) / "xy.npy"
-            np.save(vectors_file, np.ascontiguousarray(vectors, np.float32))
+            request = {"op": op, "xy": str(Path(scratch) / "xy.npy"), **options}
+            for name, array in arrays.items():
+                request[name] = str(Path(scratch) / f"{name}.npy")
+                np.save(request[name], array)
             process = self._running()
-            request = {"vectors": str(vectors_file), "xy": str(xy_file), "seed": seed,
-                       "n_neighbours": n_neighbours}
             try:
                 process.stdin.write(json.dumps(request) + "\n")
                 process.stdin.flush()
@@ -71,22 +118,20 @@ class LayoutProcess:
                 raise LayoutFailed(f"the map process is gone ({err})") from err
             while True:
                 if cancelled():
-                    self.stop()  # UMAP has no cancel hook; the next fit starts a fresh child
+                    self.stop()  # UMAP has no cancel hook; the next request starts a fresh child
                     return None
                 try:
                     line = self._answers.get(timeout=POLL_S)
                     break
                 except queue.Empty:
-                    if process.poll() is not None and self._answers.empty():
-                        self.stop()
-                        raise LayoutFailed(f"the map process ended (exit status {process.returncode})")
+                    pass
             if not line.strip():  # it died mid-fit (out of memory, killed)
                 self.stop()
                 raise LayoutFailed(f"the map process ended (exit status {process.wait()})")
             answer = json.loads(line)
             if "error" in answer:
                 raise LayoutFailed(answer["error"])
-            return np.load(xy_file, allow_pickle=False)
+            return np.load(request["xy"], allow_pickle=False)
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -128,7 +173,7 @@ def shared_process() -> LayoutProcess:
 
 
 def worker_main() -> int:
-    """The child: fit each request read from stdin until stdin closes."""
+    """The child: answer each request read from stdin until stdin closes."""
     answers = sys.stdout
     sys.stdout = sys.stderr  # whatever a library prints must not reach the answer stream
     for line in sys.stdin:
@@ -136,8 +181,11 @@ def worker_main() -> int:
             continue
         try:
             request = json.loads(line)
-            vectors = np.load(request["vectors"], allow_pickle=False)
-            xy = fit_umap(vectors, request["seed"], int(request["n_neighbours"]))
+            load = lambda name: np.load(request[name], allow_pickle=False)  # noqa: E731
+            if request["op"] == "fit":
+                xy = fit_umap(load("vectors"), request["seed"], int(request["n_neighbours"]))
+            else:
+                xy = transform_umap(load("neighbours"), load("distances"), load("base_xy"), request["seed"])
             tmp = request["xy"] + ".tmp.npy"
             np.save(tmp, xy)
             os.replace(tmp, request["xy"])

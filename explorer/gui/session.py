@@ -31,25 +31,28 @@ def _open_index(folder: Path, model: str) -> SearchIndex | None:
     return SearchIndex.open(folder, model) if model in indexed_models(folder) else None
 
 
-def _open_with_layout(folder: Path, model: str) -> tuple[SearchIndex, Layout | None] | None:
+def _open_with_layout(folder: Path, model: str, transform: bool = False
+                      ) -> tuple[SearchIndex, Layout | None] | None:
     """Runs on a worker: the index and its cached map, so the GUI thread only shows them."""
     index = _open_index(folder, model)
     if index is None:
         return None
     index.labels()  # cached on the index, so the views that need them show at once
     index.name_order()
-    return index, _cached_layout(index)
+    return index, _cached_layout(index, transform)
 
 
-def _cached_layout(index: SearchIndex) -> Layout | None:
-    """The cached map, with images it does not cover placed on it; None when there is none."""
+def _cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
+    """The cached map, with images it does not cover placed on it; None when there is none.
+    `transform`: place them with UMAP's transform (the grid is already up, so it may take a
+    moment), else instantly near their nearest neighbours (the grid waits for this)."""
     cached = Layout.load(index.collection.dir) if len(index) else None
     if cached is None:
         return None
     known, _ = cached.positions_of(index.ids)
     if not known.all() or len(cached.ids) != len(index.ids):
         rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
-        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows])
+        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
         cached.save(index.collection.dir, index.collection.generation)
     return cached
 
@@ -158,7 +161,7 @@ class Session(QObject):
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
-            self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model,
+            self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model, True,
                              on_result=lambda opened: opened and self._show(*opened))
 
     def _indexing_ended(self, *_) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPolygonF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from explorer.core import analysis
+from explorer.core.layout import extend_layout
 from explorer.gui import scatter
 from explorer.gui.map_items import (
     NO_QUERY_COLOUR, SELECTION_COLOURS, PaletteScatterItem, label_colouring, points_in_polygon,
@@ -301,3 +303,28 @@ def test_the_map_draws_something_and_says_when_there_is_no_layout(qtbot, map_vie
     for action in [*view.tool_actions.values(), view.reset_action]:
         assert action.toolTip()
     assert view.colour_box.toolTip()
+
+
+def test_a_photo_added_later_is_placed_by_umap_transform_and_no_point_moves(qtbot, ready_window):
+    win, state = ready_window, ready_window.state
+    before = state.layout
+    source = state.folder / "rocket" / "rocket-original.jpg"
+    with Image.open(source) as im:  # a new rocket photo, no copy of an indexed one
+        im.convert("RGB").resize((im.width * 3 // 4, im.height * 3 // 4)).rotate(8).save(
+            state.folder / "rocket" / "rocket-added.jpg", quality=85)
+    win.session.reindex()
+    qtbot.waitUntil(lambda: len(state.layout.ids) == len(before.ids) + 1 and not state.indexing.running
+                    and win.tasks.latest("open") is None, timeout=120_000)
+    known, xy = state.layout.positions_of(before.ids)
+    assert known.all()
+    np.testing.assert_array_equal(xy, before.xy)  # no refit: the map the user knows stays
+    [new_id] = np.setdiff1d(state.layout.ids, before.ids)
+    [position] = state.layout.positions_of(np.array([new_id]))[1]
+    rows = np.searchsorted(state.collection.ids, before.ids)
+    start = extend_layout(before, state.collection.vectors, state.collection.ids, state.collection.vectors[rows])
+    [start_position] = start.positions_of(np.array([new_id]))[1]
+    assert not np.allclose(position, start_position, atol=1e-3)  # UMAP's epochs moved it on
+    labels = np.array([state.label_of(r) for r in rows])
+    centres = {label: before.xy[labels == label].mean(axis=0) for label in set(labels)}
+    assert min(centres, key=lambda label: np.linalg.norm(centres[label] - position)) == "rocket"
+    assert scatter.MapView.point_rows(win.map).size == len(state.layout.ids)
