@@ -6,7 +6,6 @@ display order for GridModel (grid_model.py) and user actions back into state and
 
 from __future__ import annotations
 
-import html
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QPushButton, QSizePolicy,
     QSlider, QVBoxLayout, QWidget,
 )
+from superqt import QElidingLabel
 from superqt.utils import signals_blocked
 
 from ..core.analysis import ranking
@@ -134,8 +134,11 @@ class GridView(QWidget):
         self.sort_combo.currentIndexChanged.connect(lambda _: self._refresh(scroll_to_top=True))
         self.selection_only = QCheckBox("Selection only", self, toolTip="Show only the selected images")
         self.selection_only.toggled.connect(self._selection_only_toggled)
-        self.filter_label = QLabel(self)
-        # Long descriptions are clipped, not allowed to widen the central widget.
+        self.filter_label = QElidingLabel(self)  # a long description ends in "…" (full: tooltip)
+        font = self.filter_label.font()
+        font.setBold(True)
+        self.filter_label.setFont(font)
+        # It must not widen the central widget: it takes what room is left.
         self.filter_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.show_all_button = QPushButton("Show all", self, toolTip="Clear the filter (Esc)")
         self.show_all_button.clicked.connect(lambda: self.state.set_filter(None, "", "grid"))
@@ -190,13 +193,15 @@ class GridView(QWidget):
         c, state = self.state.collection, self.state
         if c is None or not len(c):
             return EMPTY_ROWS
-        if state.grid_filter is not None:  # the filter's own order (a histogram range: best first)
-            rows = state.grid_filter[(state.grid_filter >= 0) & (state.grid_filter < len(c))]
-            rows = rows[np.sort(np.unique(rows, return_index=True)[1])]  # drop repeats, keep order
-        elif self.sort_combo.currentIndex() == BY_SIMILARITY and self._ranking() is not None:
+        if self.sort_combo.currentIndex() == BY_SIMILARITY and self._ranking() is not None:
             rows = self._ranking()
         else:
             rows = self._name_order
+        if state.grid_filter is not None:  # filtered rows, in the chosen sort order too
+            wanted = np.zeros(len(c), bool)
+            filtered = state.grid_filter
+            wanted[filtered[(filtered >= 0) & (filtered < len(c))]] = True
+            rows = rows[wanted[rows]]
         if self.selection_only.isChecked():
             rows = rows[np.isin(rows, self._selection_shown)]
         return rows
@@ -236,8 +241,7 @@ class GridView(QWidget):
         state, shown = self.state, self.model.rowCount()
         total = len(state.collection) if state.collection is not None else 0
         filtered = state.grid_filter is not None
-        self.filter_label.setText(f"<b>{html.escape(state.filter_description or 'Filtered')}</b>"
-                                  if filtered else "")
+        self.filter_label.setText((state.filter_description or "Filtered") if filtered else "")
         self.filter_label.setToolTip(state.filter_description)
         self.filter_label.setVisible(filtered)
         self.show_all_button.setVisible(filtered)
