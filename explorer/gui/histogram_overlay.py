@@ -69,7 +69,7 @@ class HistogramOverlay(QObject):
         self.curves: dict[str, pg.PlotDataItem] = {}  # named query -> its curve
         self.quality: LabelQuality | None = None
         self.summaries: dict[str, analysis.DistributionSummary] = {}
-        self._legend_entries: list[tuple[pg.PlotDataItem, str]] = []  # what the legend shows
+        self._legend_entries: list[tuple[str, str]] = []  # what the legend shows: (colour, name)
         self._build()
         view.overlay_has_curves = lambda: bool(self.analysis.visible_names())
         view.overlay_range = self._occupied_range
@@ -85,11 +85,10 @@ class HistogramOverlay(QObject):
 
     def _build(self) -> None:
         item = self.view.plot.getPlotItem()
-        base = QColor(self.view.palette().color(QPalette.ColorRole.Base))
-        base.setAlpha(210)  # the legend sits over the curves: keep them faintly visible under it
-        self.legend = item.addLegend(offset=(-10, 10), brush=base, labelTextColor=self.view.palette().color(
-            QPalette.ColorRole.WindowText))
-        self.legend.setZValue(30)
+        # The legend is a line under the plot, not an item on it: over the plot it hid the
+        # high-similarity end, where a label's own images (the answer) usually are.
+        self.legend = QLabel(objectName="histogramLegend", textFormat=Qt.TextFormat.RichText, wordWrap=True)
+        self.legend.setToolTip("What each curve on the plot shows")
         self.same_curve = item.plot([0.0, 1.0], [0], stepMode="center", fillLevel=0,
                                     brush=_alpha(SAME_LABEL_COLOUR, 150), pen=pg.mkPen(SAME_LABEL_COLOUR))
         self.other_curve = item.plot([0.0, 1.0], [0], stepMode="center", fillLevel=0,
@@ -137,6 +136,7 @@ class HistogramOverlay(QObject):
         self.panel = QWidget(objectName="histogramSummary")
         layout = QVBoxLayout(self.panel)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.legend)
         layout.addLayout(controls)
         layout.addWidget(self.table)
         self.view.layout().addWidget(self.panel)
@@ -204,20 +204,24 @@ class HistogramOverlay(QObject):
                 f"({len(q.same)} other {html.escape(q.label)} images; query images left out)")
 
     def _render_legend(self, shown) -> None:
-        entries = []
+        entries = []  # (colour, name) per curve, as drawn
         if self.state.scores is not None:
             if self.same_curve.isVisible():
-                entries += [(self.same_curve, f"current query: {html.escape(self.quality.label)}"),
-                            (self.other_curve, "current query: other labels")]
+                entries += [(SAME_LABEL_COLOUR.name(), f"current query: {self.quality.label}"),
+                            (OTHER_LABEL_COLOUR.name(), "current query: other labels")]
             else:
-                entries.append((self.view.curve, CURRENT))
-        entries += [(self.curves[s.name], html.escape(s.name)) for s in shown]
-        if entries == self._legend_entries:  # most queries: rebuilding it would relayout the plot
+                entries.append((self.view.palette().color(QPalette.ColorRole.Highlight).name(), CURRENT))
+        entries += [(QColor(s.colour).name(), s.name) for s in shown]
+        if entries == self._legend_entries:
             return
         self._legend_entries = entries
-        self.legend.clear()
-        for curve, name in entries:
-            self.legend.addItem(curve, name)
+        self.legend.setText(" &nbsp; ".join(
+            f'<span style="color:{colour}">&#9632;</span>&nbsp;{html.escape(name)}' for colour, name in entries))
+        self.legend.setVisible(bool(entries))
+
+    def legend_names(self) -> list[str]:
+        """The curves the legend names, in its order."""
+        return [name for _, name in self._legend_entries]
 
     def _render_table(self) -> None:
         threshold, k = self.analysis.threshold, self.state.top_k

@@ -169,11 +169,12 @@ def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, pa
         counts, edges = np.histogram(np.clip(independent[name], -1, 1), bins=400, range=(-1, 1))
         np.testing.assert_array_equal(y, counts)
         np.testing.assert_allclose(x, edges)
-    legend = [label.text for _, label in overlay.legend.items]
+    legend = overlay.legend_names()
     # A query of one label's images is split by label (see the label test).
     assert legend == ["current query: coffee", "current query: other labels", "cats", "rockets"]
     overlay.split_box.setChecked(False)
-    assert [label.text for _, label in overlay.legend.items] == [CURRENT, "cats", "rockets"]
+    assert overlay.legend_names() == [CURRENT, "cats", "rockets"]
+    assert "rockets" in overlay.legend.text() and overlay.legend.isVisibleTo(overlay.panel)
 
     # Summary table: core's summarise on each query's scores, at the current K and threshold.
     def table():
