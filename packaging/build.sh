@@ -21,9 +21,10 @@ CPU_INDEX=https://download.pytorch.org/whl/cpu
 # Qt's X11 plugin needs these; PyInstaller bundles them only if this machine has them, and a
 # desktop without them (libxcb-cursor0 is often missing) would get no window at all.
 missing=""
+known=$(ldconfig -p)  # listed once: `ldconfig -p | grep -q` fails under pipefail (SIGPIPE)
 for lib in libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 \
            libxcb-render-util.so.0 libxkbcommon-x11.so.0; do
-    ldconfig -p | grep -q "$lib" || missing="$missing $lib"
+    grep -q "$lib" <<<"$known" || missing="$missing $lib"
 done
 if [ -n "$missing" ]; then
     echo "build: missing X11 libraries to bundle:$missing" >&2
