@@ -10,6 +10,7 @@ laid-out images held still (`layout_worker.transform_umap`).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from .ann import exact_search
-from .layout_worker import shared_process
+from .layout_worker import LayoutFailed, shared_process
 from .tasks import Progress, no_progress
 
+log = logging.getLogger(__name__)
 N_NEIGHBOURS = 15
 _LAYOUT_FILE = "layout.npz"
 
@@ -91,12 +93,14 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out
     if len(base_ids):
         k = min(N_NEIGHBOURS, len(base_ids))
         rows, scores = exact_search(base_vectors, new_vectors, k)
+        weights = np.clip(scores, 1e-6, None)[..., None]
+        new_xy = ((base_xy[rows] * weights).sum(axis=1) / weights.sum(axis=1)).astype(np.float32)
         if transform and k >= 2:
             distances = np.clip(1.0 - scores, 0.0, None)  # UMAP's cosine distance
-            new_xy = shared_process().transform(rows, distances, base_xy, seed)
-        else:
-            weights = np.clip(scores, 1e-6, None)[..., None]
-            new_xy = ((base_xy[rows] * weights).sum(axis=1) / weights.sum(axis=1)).astype(np.float32)
+            try:
+                new_xy = shared_process().transform(rows, distances, base_xy, seed)
+            except LayoutFailed as err:  # the start is a fair map too: never fail an opening over it
+                log.warning("placing %d new images with UMAP's transform failed: %s", len(new_xy), err)
     else:
         new_xy = np.zeros((int(missing.sum()), 2), np.float32)
     all_ids = np.concatenate([base_ids, ids[missing]])

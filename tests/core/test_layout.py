@@ -88,3 +88,16 @@ def test_a_failing_fit_is_reported_and_the_next_fit_works():
     with pytest.raises(layout_worker.LayoutFailed, match="ValueError"):
         process.fit(np.zeros((5, 4), np.float32), 0, n_neighbours=0)  # UMAP refuses
     assert process.fit(two_clusters(10), 0, n_neighbours=5).shape == (20, 2)
+
+
+def test_a_failed_transform_falls_back_to_the_neighbour_mean(monkeypatch):
+    vectors = two_clusters()
+    layout = Layout(np.arange(118), np.random.default_rng(0).normal(size=(118, 2)).astype(np.float32))
+    start = extend_layout(layout, vectors, np.arange(120), vectors[:118])
+
+    def fail(*args, **kwargs):
+        raise layout_worker.LayoutFailed("the map process ended (exit status -9)")
+
+    monkeypatch.setattr(layout_worker.shared_process(), "transform", fail)
+    fallback = extend_layout(layout, vectors, np.arange(120), vectors[:118], transform=True)
+    np.testing.assert_array_equal(fallback.xy, start.xy)
