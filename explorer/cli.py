@@ -342,9 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .selftest import main as self_test
 
         return self_test()
-    if argv[:1] == ["--layout-worker"]:  # the frozen app starting its own map process
-        from .core.layout_worker import worker_main
+    from .core.layout_worker import WORKER_FLAG, worker_main  # light: numpy only
 
+    if argv[:1] == [WORKER_FLAG]:  # the frozen app starting its own map process
         return worker_main()
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]

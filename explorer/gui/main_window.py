@@ -18,6 +18,7 @@ from .analysis_panels import install_analysis
 from .grid import GridView
 from .histograms import HistogramView
 from .query_panel import QueryPanel
+from .query_sources import local_files
 from .scatter import MapView
 from .session import Session
 from .state import OPENING, AppState
@@ -206,9 +207,7 @@ class MainWindow(QMainWindow):
     def _dropped_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
         # Drags that start in our own views land only where they mean something (the query
         # panel takes them itself): a thumbnail let go over the grid must not become a query.
-        if event.source() is not None or not event.mimeData().hasUrls():
-            return []
-        return [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        return local_files(event.mimeData()) if event.source() is None else []
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
         if self._dropped_paths(event):

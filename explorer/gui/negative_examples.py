@@ -20,7 +20,7 @@ from superqt.utils import signals_blocked
 
 from .analysis_state import AnalysisState
 from .embedding import embed_examples
-from .query_sources import classify_paths, relative_to_collection
+from .query_sources import classify_paths, local_files, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, ExampleTile
 from .state import QueryExample
 from .thumbnails import ThumbnailCache
@@ -195,7 +195,7 @@ class NegativeExamplesStrip(QFrame):
 
     @staticmethod
     def _paths(mime: QMimeData) -> list[Path]:
-        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        return local_files(mime)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from .query_sources import classify_paths, paths_in_text, png_bytes, relative_to_collection
+from .query_sources import classify_paths, local_files, paths_in_text, png_bytes, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .session import Session
 from .state import AppState, QueryExample
@@ -183,7 +183,7 @@ class QueryPanel(QWidget):
     def _take_files(self, mime: QMimeData) -> bool:
         """Use the files a drop / the clipboard names; False when it names none."""
         urls = mime.urls() if mime.hasUrls() else []
-        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        paths = local_files(mime)
         if not urls and mime.hasText():
             paths = paths_in_text(mime.text())
         if paths:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QIODevice, Qt, QUrl
+from PySide6.QtCore import QBuffer, QIODevice, QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 
 from ..core.images import image_extensions
@@ -24,6 +24,11 @@ def png_bytes(image: QImage) -> bytes:
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     image.save(buffer, "PNG")
     return bytes(buffer.data())
+
+
+def local_files(mime: QMimeData) -> list[Path]:
+    """The files on this computer that a drop or the clipboard names by URL."""
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
 
 
 def paths_in_text(text: str) -> list[Path]:

@@ -88,7 +88,7 @@ def main(out: Path) -> None:
 
     view = window.map
     view.set_colour_mode("similarity")
-    xy = view._xy
+    xy = state.layout.xy
     (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
     view.select_in_rect(QRectF(x0, y0, (x1 - x0) / 2, (y1 - y0) / 2))
     settle()
@@ -96,7 +96,7 @@ def main(out: Path) -> None:
 
     state.set_filter(None, "", "screenshots")
     view.set_colour_mode("label")
-    centre_xy = xy[view.point_rows() == state.top_rows()[0]][0] if len(xy) else (0, 0)
+    [centre_xy] = state.layout.positions_of(state.collection.ids[state.top_rows()[:1]])[1]
     view.view_box.setRange(QRectF(centre_xy[0] - 1.5, centre_xy[1] - 1.5, 3, 3), padding=0)
     settle(1.5)
     save("6-image-map.png")

@@ -327,4 +327,4 @@ def test_a_photo_added_later_is_placed_by_umap_transform_and_no_point_moves(qtbo
     labels = np.array([state.label_of(r) for r in rows])
     centres = {label: before.xy[labels == label].mean(axis=0) for label in set(labels)}
     assert min(centres, key=lambda label: np.linalg.norm(centres[label] - position)) == "rocket"
-    assert scatter.MapView.point_rows(win.map).size == len(state.layout.ids)
+    assert win.map.point_rows().size == len(state.layout.ids)
