@@ -20,6 +20,7 @@ import numpy as np
 
 from .ann import exact_search
 from .layout_worker import LayoutFailed, shared_process
+from .store import temp_beside
 from .tasks import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Layout:
         return known, self.xy[rows[known]] if len(self.ids) else np.empty((0, 2), np.float32)
 
     def save(self, directory: Path, generation: int) -> None:
-        tmp = directory / (_LAYOUT_FILE + ".tmp.npz")
+        tmp = temp_beside(directory / _LAYOUT_FILE).with_suffix(".npz")  # np.savez adds .npz otherwise
         np.savez(tmp, ids=self.ids, xy=self.xy, generation=np.int64(generation))
         os.replace(tmp, directory / _LAYOUT_FILE)
 

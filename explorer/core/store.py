@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -71,8 +72,14 @@ def folder_dir(folder: Path) -> Path:
     return data_root() / "collections" / folder_key(folder)
 
 
+def temp_beside(path: Path) -> Path:
+    """A temporary name next to `path` for an atomic replace, its own per process and thread:
+    two writers sharing one name (two opens of a folder at once) would move each other's file."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
 def write_json_atomic(path: Path, value: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = temp_beside(path)
     tmp.write_text(json.dumps(value, indent=2))
     os.replace(tmp, path)
 
