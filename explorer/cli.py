@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core import catalog, images
+from .core import backends, catalog, images
+from .core.backends import BackendUnavailable
 from .core.models import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
 from .core.store import CollectionError, folder_dir, indexed_models
 from .core.tasks import CancelToken
@@ -70,9 +71,14 @@ def _run_index(folder: Path, model: str, args: argparse.Namespace):
     previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())  # Ctrl+C stops cleanly
     progress = TqdmProgress(quiet=getattr(args, "quiet", False))
     try:
-        return index_folder(folder, model, progress=progress, cancelled=token,
-                            batch_size=getattr(args, "batch_size", 32),
-                            decode_workers=getattr(args, "workers", None))
+        report = index_folder(folder, model, progress=progress, cancelled=token,
+                              batch_size=getattr(args, "batch_size", 32),
+                              decode_workers=getattr(args, "workers", None),
+                              backend=getattr(args, "backend", backends.AUTO))
+        if report.backend:
+            progress.close()
+            print(f"forward pass: {report.backend}", file=sys.stderr)
+        return report
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
@@ -98,7 +104,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     folder = _folder(args.folder)
     index = _open_index(folder, args.model, args)
     try:
-        model = load_model(index.collection.model)
+        model = load_model(index.collection.model, backend=args.backend)
         try:
             vectors = embed_query_images(model, [str(Path(q).expanduser()) for q in args.query])
         except images.ImageError as err:
@@ -245,6 +251,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         offline = "yes" if spec.is_available_offline() else "download"
         default = "  [default]" if spec.name == DEFAULT_MODEL else ""
         print(f"{spec.name:20s} {spec.dim:5d}  {offline:8s} {spec.description}{default}")
+    print(f"\n{'backend':12s} {'version':12s} used by auto")
+    order = backends.preference(backends.AUTO)
+    for name in backends.BACKENDS:
+        version = backends.version(name) if backends.is_installed(name) else None
+        rank = f"{order.index(name) + 1}" if name in order else "-"
+        hint = "" if version or name != backends.OPENVINO else "  (pip install 'explorer[openvino]')"
+        print(f"{name:12s} {version or 'not installed':12s} {rank}{hint}")
     return 0
 
 
@@ -277,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_model(p: argparse.ArgumentParser, default: str | None) -> None:
         p.add_argument("--model", default=default, help="backbone (see `explorer models`)")
+        p.add_argument("--backend", default=backends.AUTO, choices=(backends.AUTO, *backends.BACKENDS),
+                       help="what runs the forward pass (default auto: the fastest installed); "
+                            "every backend makes the same vectors")
 
     p = sub.add_parser("index", help="build or update the collection of a folder")
     p.add_argument("folder")
@@ -324,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_model(p, None)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("models", help="available backbones")
+    p = sub.add_parser("models", help="available backbones and inference backends")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("demo", help="index the bundled sample collection and search it")
@@ -357,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "model", None):
             get_spec(args.model)
         return args.func(args)
-    except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel) as err:
+    except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel,
+            BackendUnavailable) as err:
         print(f"explorer: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `explorer neighbours ... | head`

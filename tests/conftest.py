@@ -8,6 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Collections are keyed by folder path, so one store for the whole session is enough; it must
 # be set before anything reads it (CLI subprocesses inherit it).
 os.environ["EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="explorer-test-data-")
+# ONNX graphs are exported once per test session (~10 s each), never into the user's cache.
+os.environ["EXPLORER_CACHE_DIR"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "cache")
 os.environ["XDG_CONFIG_HOME"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "config")
 
 import pytest

@@ -29,6 +29,7 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     skipped: int = 0  # files skipped in this run
+    backend: str = ""  # what ran the forward pass ("" when nothing was embedded)
     embedded: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -55,12 +56,14 @@ def index_folder(
     batch_size: int = 32,
     decode_workers: int | None = None,
     on_batch: Callable[[list[int], list[str], np.ndarray], None] | None = None,
+    backend: str = "auto",
 ) -> IndexReport:
     """Build or update the collection of `folder`. Safe to interrupt at any point.
 
     Raises catalog.FolderError when the folder is unusable, models.WeightsUnavailable when the
     model cannot be loaded. `on_batch(ids, relative_paths, vectors)` receives each committed
-    batch (the GUI uses it to fill the grid as vectors arrive).
+    batch (the GUI uses it to fill the grid as vectors arrive). `backend` runs the forward pass
+    when `model` is a name (backends.py); every backend makes the same vectors.
     """
     started = time.perf_counter()
     folder = Path(folder).resolve()
@@ -99,7 +102,9 @@ def index_folder(
         done = 0
         if todo and loaded is None:
             progress(0, 0, f"loading model {spec.name}")
-            loaded = load_model(spec.name, progress)
+            loaded = load_model(spec.name, progress, backend)
+        if loaded is not None and todo:
+            report.backend = loaded.describe_backend()
         progress(0, len(todo), "embedding")
         batches = embed_batches(
             loaded, todo, lambda e: folder / e.path, batch_size, decode_workers=decode_workers,

@@ -21,6 +21,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is heavy: import it only where a model is really built
     import torch
 
+    from .backends import Runner
+
 Progress = Callable[[int, int, str], None]
 
 
@@ -311,34 +313,35 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class LoadedModel:
-    """A ready feature extractor: uint8 pixels in, L2-normalised float32 vectors out."""
+    """A ready feature extractor: uint8 pixels in, L2-normalised float32 vectors out.
+
+    `runner` is the forward pass on one backend (backends.py); every backend gives the same
+    vectors, so which one ran is not part of the representation.
+    """
 
     spec: ModelSpec
     weights_sha256: str
-    module: "torch.nn.Module" = field(repr=False)
+    runner: "Runner" = field(repr=False)
 
     @property
     def input_size(self) -> int:
         return self.spec.preprocessing.size
 
+    @property
+    def backend(self) -> str:
+        return self.runner.backend
+
+    def describe_backend(self) -> str:
+        from .backends import describe
+
+        return describe(self.runner.backend, self.runner.device)
+
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         """Embed a batch of (N, H, W, 3) uint8 images; returns (N, dim) float32, unit length."""
-        import torch
-
-        pre = self.spec.preprocessing
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(255)
-        mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
-        std = torch.tensor(pre.std).view(1, 3, 1, 1)
-        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            feature_map = self.module(x).float()
-            if self.spec.pooling == "gem":  # generalised mean, p=3: leans towards strong activations
-                features = feature_map.clamp(min=1e-6).pow(3).mean(dim=(2, 3)).pow(1 / 3)
-            else:  # global average pooling
-                features = feature_map.mean(dim=(2, 3))
-            # float64: activations of some layers are large enough for float32 squares to overflow
-            features = torch.nn.functional.normalize(features.double(), dim=1).float()
-        return features.numpy().astype(np.float32, copy=False)
+        features = np.asarray(self.runner(pixels), np.float64)
+        # float64: activations of some layers are large enough for float32 squares to overflow
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        return (features / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def fetch_weights(spec: ModelSpec, progress: Progress | None = None) -> tuple[Path, str]:
@@ -349,14 +352,13 @@ def fetch_weights(spec: ModelSpec, progress: Progress | None = None) -> tuple[Pa
     return weights, file_sha256(weights)
 
 
-def load_model(name: str, progress: Progress | None = None) -> LoadedModel:
-    """Build a model by name, fetching downloadable weights on first use."""
-    import torch
+def load_model(name: str, progress: Progress | None = None, backend: str = "auto") -> LoadedModel:
+    """Build a model by name on a backend ("auto": the fastest that starts), fetching
+    downloadable weights on first use. Raises WeightsUnavailable, backends.BackendUnavailable."""
+    from .backends import create_runner
+    from .tasks import no_progress
 
     spec = get_spec(name)
     weights, sha256 = fetch_weights(spec, progress)
-    # All cores for the forward pass; decode threads spend most of their time in Pillow's C code
-    # with the GIL released, so they interleave with torch's kernels rather than starve them.
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    module = spec.build(weights).eval().to(memory_format=torch.channels_last)
-    return LoadedModel(spec=spec, weights_sha256=sha256, module=module)
+    runner = create_runner(spec, weights, sha256, backend, progress or no_progress)
+    return LoadedModel(spec=spec, weights_sha256=sha256, runner=runner)

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from explorer.core import models
+from explorer.core.backends import TorchRunner
+from explorer.core.torch_network import build_feature_network
 from explorer.core.images import load_rgb, model_input
 from explorer.resources import sample_folder
 
@@ -119,8 +121,8 @@ def test_every_representation_outputs_its_declared_dimension(tmp_path, monkeypat
                 arch = "tf_" + spec.backbone.replace("-", "_")
                 torch.save(timm.create_model(arch, pretrained=False).state_dict(), path)
             weights_of[spec.backbone] = path
-        module = spec.build(weights_of[spec.backbone]).eval()
-        vector = models.LoadedModel(spec, "", module).embed(pixels)
+        network = build_feature_network(spec, weights_of[spec.backbone])
+        vector = models.LoadedModel(spec, "", TorchRunner(network)).embed(pixels)
         assert vector.shape == (1, spec.dim), spec.name
         assert np.isfinite(vector).all() and abs(np.linalg.norm(vector) - 1) < 1e-4, spec.name
     names = {s.name for s in models.list_specs()}
