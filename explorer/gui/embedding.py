@@ -1,8 +1,8 @@
-"""Worker-side helpers for the analysis views: models kept loaded, outside images embedded.
+"""Worker-side helpers: models kept loaded, outside images embedded.
 
-The session keeps the model of the open collection; the analysis views also need other
-representations (compare representations), so they keep their own small cache. Both are only
-ever called on worker threads (through Tasks.start).
+The one cache of loaded models in the app, keyed by representation and backend: the session's
+queries and the analysis views (compare representations) share it. Only ever called on worker
+threads (through Tasks.start), except `cached_model`, which never loads.
 """
 
 from __future__ import annotations
@@ -15,31 +15,38 @@ import numpy as np
 
 from ..core import images
 from ..core.embed import embed_query_images
+from ..core.backends import AUTO
 from ..core.models import LoadedModel, load_model
 from ..core.query import SearchIndex
 from .state import QueryExample
 
 _MAX_MODELS = 2  # a model is 20-100 MB: keep the two sides of a comparison, no more
 _lock = threading.Lock()
-_models: OrderedDict[str, LoadedModel] = OrderedDict()
+_models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 
 
-def remember_model(model: LoadedModel) -> None:
-    """Offer an already-built model (tests; the session's) so no second copy is built."""
+def remember_model(model: LoadedModel, backend: str = AUTO) -> None:
+    """Offer an already-built model (tests) so no second copy is built. `backend`: the
+    preference it answers (the one asked for, "auto" included)."""
     with _lock:
-        _models[model.spec.name] = model
+        _models[(model.spec.name, backend)] = model
         while len(_models) > _MAX_MODELS:
             _models.popitem(last=False)
 
 
-def loaded_model(name: str) -> LoadedModel:
+def cached_model(name: str, backend: str = AUTO) -> LoadedModel | None:
     with _lock:
-        model = _models.get(name)
+        model = _models.get((name, backend))
         if model is not None:
-            _models.move_to_end(name)
-            return model
-    model = load_model(name)  # outside the lock: seconds of work
-    remember_model(model)
+            _models.move_to_end((name, backend))
+        return model
+
+
+def loaded_model(name: str, backend: str = AUTO) -> LoadedModel:
+    model = cached_model(name, backend)
+    if model is None:
+        model = load_model(name, backend=backend)  # outside the lock: seconds of work
+        remember_model(model, backend)
     return model
 
 
@@ -50,9 +57,10 @@ def thumbnail_of(source: Path) -> bytes | None:
         return None
 
 
-def embed_examples(model_name: str, paths: list[Path]) -> tuple[list[QueryExample], list[str]]:
+def embed_examples(model_name: str, paths: list[Path], backend: str = AUTO
+                   ) -> tuple[list[QueryExample], list[str]]:
     """Embed image files with a model; returns the examples and readable problems."""
-    model = loaded_model(model_name)
+    model = loaded_model(model_name, backend)
     examples, problems = [], []
     for path in paths:
         try:
@@ -65,7 +73,7 @@ def embed_examples(model_name: str, paths: list[Path]) -> tuple[list[QueryExampl
 
 
 def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.ndarray]],
-                       model_name: str) -> np.ndarray:
+                       model_name: str, backend: str = AUTO) -> np.ndarray:
     """The vectors of query examples under another representation.
 
     An example that is an indexed image of `index`'s folder is looked up by its relative path
@@ -88,7 +96,7 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
         if row is None:
             to_embed.append((position, path))
     if to_embed:
-        model = loaded_model(model_name)
+        model = loaded_model(model_name, backend)
         embedded = embed_query_images(model, [p for _, p in to_embed])
         for (position, _), vector in zip(to_embed, embedded):
             vectors[position] = vector

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
 
+from ..core import backends
+from ..core.backends import BackendUnavailable
 from ..core.catalog import FolderError
 from ..core.models import WeightsUnavailable
 from ..core.store import CollectionError
@@ -52,6 +54,14 @@ def application_icon() -> QIcon:
     return icon
 
 
+def _backend_tip(name: str, installed: bool) -> str:
+    if name == backends.AUTO:
+        return "The fastest backend installed: a GPU when there is one, else ONNX Runtime or OpenVINO"
+    if not installed:
+        return f"Not installed: pip install {'explorer[openvino]' if name == backends.OPENVINO else name}"
+    return f"{backends.LABELS[name]} {backends.version(name)}: the same vectors as every other backend"
+
+
 class FolderOpenRequests(QObject):
     """macOS delivers "Open With Explorer" on a folder, and folders dropped on the Dock icon, as
     FileOpen events to the running app rather than as arguments: open them in the window."""
@@ -92,6 +102,7 @@ class MainWindow(QMainWindow):
 
         self.state.collection_changed.connect(self._collection_changed)
         self.state.indexing_changed.connect(self._indexing_changed)
+        self.state.backend_changed.connect(self._backend_changed)
         self.tasks.failed.connect(self._task_failed)
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
         self.session.indexing_finished.connect(self._indexing_finished)
@@ -116,9 +127,12 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", visible=False)
         self.cancel_button.setToolTip("Stop indexing; what is done so far is kept")
         self.cancel_button.clicked.connect(self.session.cancel_indexing)
+        self.backend_label = QLabel()
+        self.backend_label.setObjectName("backendLabel")
         bar.addWidget(self.status_label, 1)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.backend_label)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -146,6 +160,20 @@ class MainWindow(QMainWindow):
                      "Fit UMAP again on all images")
         self._action(view_menu, "Show &all images", lambda: self.state.set_filter(None, "", "menu"),
                      "Escape", "Clear the grid's filter")
+
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.backend_menu = settings_menu.addMenu("Inference &backend")
+        self.backend_menu.setToolTipsVisible(True)
+        self.backend_actions = QActionGroup(self)
+        for name in (backends.AUTO, *backends.BACKENDS):
+            action = self.backend_menu.addAction(backends.LABELS[name])
+            action.setCheckable(True)
+            action.setData(name)
+            installed = name == backends.AUTO or backends.is_installed(name)
+            action.setEnabled(installed)
+            action.setToolTip(_backend_tip(name, installed))
+            self.backend_actions.addAction(action)
+        self.backend_actions.triggered.connect(lambda action: self.set_backend(action.data()))
 
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Explorer", self._about)
@@ -263,7 +291,7 @@ class MainWindow(QMainWindow):
     def _task_failed(self, name: str, error: BaseException) -> None:
         if name.startswith("thumbnails"):
             return  # a missing thumbnail shows as a blank tile; no dialog per tile
-        known = (FolderError, WeightsUnavailable, CollectionError, OSError)
+        known = (FolderError, WeightsUnavailable, CollectionError, BackendUnavailable, OSError)
         text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
         titles = {"index": "Indexing failed", "open": "Could not open the collection",
                   "layout": "Could not compute the map", "embed-query": "Could not use the query"}
@@ -276,9 +304,37 @@ class MainWindow(QMainWindow):
         box.open()  # non-modal: the app keeps working (and tests are not blocked)
 
     def _about(self) -> None:
+        rows = "".join(
+            f"<tr><td>{backends.LABELS[name]}</td><td>{backends.version(name) or 'not installed'}</td></tr>"
+            for name in backends.BACKENDS)
+        in_use = self.state.backend_in_use or "none yet (nothing embedded in this session)"
         QMessageBox.about(self, "About Explorer",
                           "<b>Explorer</b><p>Do deep features retrieve X? Index a folder of photos "
-                          "with a CNN and explore what its features find.</p>")
+                          "with a CNN and explore what its features find.</p>"
+                          f"<p>Inference backend: {backends.LABELS[self.state.backend]} setting; "
+                          f"in use: {in_use}.</p><table>{rows}</table>")
+
+    # --- inference backend ----------------------------------------------------------------
+
+    def set_backend(self, name: str) -> None:
+        """Which backend runs the forward pass from now on (remembered). Every backend makes
+        the same vectors, so nothing is re-indexed."""
+        if name not in backends.BACKENDS or not backends.is_installed(name):
+            name = backends.AUTO  # a remembered choice whose package has since gone
+        settings().setValue("backend", name)
+        self.state.set_backend(name)
+        self._backend_changed()
+
+    def _backend_changed(self) -> None:
+        chosen = self.state.backend
+        for action in self.backend_actions.actions():
+            action.setChecked(action.data() == chosen)
+        in_use = self.state.backend_in_use
+        self.backend_label.setText(in_use or backends.LABELS[chosen])
+        self.backend_label.setToolTip(
+            f"Inference backend: {backends.LABELS[chosen]}"
+            + (f", running on {in_use}" if in_use else " (starts with the first image to embed)")
+            + ". Change it in Settings > Inference backend.")
 
     # --- settings -------------------------------------------------------------------------
 
@@ -292,6 +348,7 @@ class MainWindow(QMainWindow):
         if layout is not None:
             self.restoreState(layout)
         self.grid.set_thumbnail_size(int(s.value("thumbnail_size", self.grid.thumbnail_size())))
+        self.set_backend(str(s.value("backend", backends.AUTO)))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         s = settings()

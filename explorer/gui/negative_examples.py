@@ -165,7 +165,8 @@ class NegativeExamplesStrip(QFrame):
             self.add_rows(rows)
         if files and self.state.model:
             task = self.tasks.start(f"embed-negative-{next(self._task_ids)}", embed_examples,
-                                    self.state.model, list(files), on_result=self._embedded)
+                                    self.state.model, list(files), self.state.backend,
+                                    on_result=self._embedded)
             self._embedding.add(task)
             self._say(f"Embedding {len(files)} image(s)\u2026")
             task.finished.connect(lambda: self._task_done(task))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, Q
 
 from ..core import analysis
 from ..core.analysis import Evaluation
+from ..core.backends import AUTO
 from ..core.query import SearchIndex
 from .embedding import example_vectors_in
 from .thumbnails import ThumbnailCache
@@ -40,20 +41,21 @@ class RepresentationResult:
     evaluation: Evaluation | None  # None: no labels, or not asked for
 
 
-def _vectors(index: SearchIndex, examples: Examples, model: str, same_model: bool) -> np.ndarray:
+def _vectors(index: SearchIndex, examples: Examples, model: str, same_model: bool,
+             backend: str) -> np.ndarray:
     if same_model:  # the window's own representation: the examples' vectors are already right
         return np.stack([v for _, v in examples]).astype(np.float32)
-    return example_vectors_in(index, examples, model)
+    return example_vectors_in(index, examples, model, backend)
 
 
 def represent(folder: Path, model: str, same_model: bool, positives: Examples, negatives: Examples,
-              negative_weight: float, k: int, with_evaluation: bool,
+              negative_weight: float, k: int, with_evaluation: bool, backend: str = AUTO,
               progress=None, cancelled=lambda: False) -> RepresentationResult | None:
     """Worker: the query under `model`, its scores over the folder, top k, and eval numbers."""
     index = SearchIndex.open(folder, model)
     try:
-        query = analysis.rocchio(_vectors(index, positives, model, same_model),
-                                 _vectors(index, negatives, model, same_model) if negatives else None,
+        query = analysis.rocchio(_vectors(index, positives, model, same_model, backend),
+                                 _vectors(index, negatives, model, same_model, backend) if negatives else None,
                                  negative_weight)
         scores = index.similarities(query)
         evaluation = None

@@ -214,7 +214,7 @@ class RepresentationsView(QWidget):
             side.show_message(f"Computing under {model}\u2026")
             self.tasks.start(f"representation-{letter}", represent, folder, model, same, used_positives,
                              used_negatives, self.analysis.negative_weight, state.top_k, with_eval,
-                             on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
+                             state.backend, on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
 
     def _represented(self, letter: str, key: tuple, result: RepresentationResult | None) -> None:
         if result is None:

@@ -17,9 +17,10 @@ from ..core import images
 from ..core.embed import embed_query_images
 from ..core.indexer import IndexReport, index_folder
 from ..core.layout import Layout, compute_layout, extend_layout
-from ..core.models import DEFAULT_MODEL, LoadedModel, load_model
+from ..core.models import DEFAULT_MODEL
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import indexed_models
+from .embedding import cached_model, loaded_model
 from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
 
@@ -74,7 +75,6 @@ class Session(QObject):
         super().__init__(parent)
         self.state = state
         self.tasks = tasks
-        self._model: LoadedModel | None = None
         self._index_started = 0.0
         self._batch_ready.connect(self._take_batch)
         self._query_tasks = 0
@@ -124,9 +124,11 @@ class Session(QObject):
             return
         self._index_started = time.monotonic()
         state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
-        model = self._model if self._model and self._model.spec.name == state.model else state.model
+        # A model already loaded for a query is reused; else the run loads one if it must.
+        model = cached_model(state.model, state.backend) or state.model
         self.tasks.start(
-            "index", index_folder, state.folder, model, on_batch=self._on_batch_from_worker,
+            "index", index_folder, state.folder, model, backend=state.backend,
+            on_batch=self._on_batch_from_worker,
             on_progress=self._indexing_progress, on_result=self._indexed,
         ).finished.connect(self._indexing_ended)
 
@@ -158,6 +160,7 @@ class Session(QObject):
         self.state.set_indexing(IndexingStatus(True, done, total, message, rate, eta))
 
     def _indexed(self, report: IndexReport) -> None:
+        self.state.set_backend_in_use(report.backend)
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
@@ -212,21 +215,20 @@ class Session(QObject):
     def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> Task:
         """Embed outside images (dropped files, pasted pixels) and add them as examples."""
         names = names or [s.name if isinstance(s, Path) else "pasted image" for s in sources]
-        model_name = self.state.model or DEFAULT_MODEL
+        model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
 
         def embed(sources):
-            if self._model is None or self._model.spec.name != model_name:
-                self._model = load_model(model_name)
+            model = loaded_model(model_name, backend)
             examples, problems = [], []
             for source, name in zip(sources, names):
                 try:
-                    vector = embed_query_images(self._model, [source])[0]
+                    vector = embed_query_images(model, [source])[0]
                 except images.ImageError as err:
                     problems.append(f"{name}: {err}")
                     continue
                 path = source if isinstance(source, Path) else None
                 examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
-            return examples, problems
+            return examples, problems, model.describe_backend()
 
         # Each drop or paste is its own task: a second one must not cancel the first.
         self._query_tasks += 1
@@ -234,8 +236,9 @@ class Session(QObject):
         return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
                                 on_result=lambda result: self._embedded_query(result, generation))
 
-    def _embedded_query(self, result: tuple[list[QueryExample], list[str]], generation: int) -> None:
-        examples, problems = result
+    def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:
+        examples, problems, backend = result
+        self.state.set_backend_in_use(backend)
         if examples and generation == self.state.query_generation:
             self.state.add_examples(examples)
         if problems:

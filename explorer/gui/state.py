@@ -13,6 +13,7 @@ import numpy as np
 from psygnal import Signal
 
 from ..core import analysis
+from ..core.backends import AUTO
 from ..core.embed import mean_query
 from ..core.layout import Layout
 from ..core.query import SearchIndex
@@ -55,6 +56,7 @@ class AppState:
     filter_changed = Signal(str)
     indexing_changed = Signal()
     top_k_changed = Signal()
+    backend_changed = Signal()  # the backend asked for, or the one that last ran, changed
 
     folder: Path | None = None
     model: str = ""
@@ -69,6 +71,8 @@ class AppState:
     grid_filter: np.ndarray | None = None  # rows the grid shows (None: all), in display order
     filter_description: str = ""
     indexing: IndexingStatus = field(default_factory=IndexingStatus)
+    backend: str = AUTO  # the inference backend asked for (core.backends)
+    backend_in_use: str = ""  # what last ran a forward pass, e.g. "ONNX Runtime (CPU)"
 
     # --- collection ------------------------------------------------------------------------
 
@@ -160,6 +164,18 @@ class AppState:
     def set_indexing(self, status: IndexingStatus) -> None:
         self.indexing = status
         self.indexing_changed.emit()
+
+    # --- inference backend ----------------------------------------------------------------
+
+    def set_backend(self, backend: str) -> None:
+        if backend != self.backend:
+            self.backend, self.backend_in_use = backend, ""
+            self.backend_changed.emit()
+
+    def set_backend_in_use(self, description: str) -> None:
+        if description and description != self.backend_in_use:
+            self.backend_in_use = description
+            self.backend_changed.emit()
 
     # --- helpers for views ----------------------------------------------------------------
 

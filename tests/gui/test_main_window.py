@@ -79,3 +79,30 @@ def test_a_folder_opened_by_the_system_opens_in_the_window(qtbot, window, indexe
     assert requests.eventFilter(window, QFileOpenEvent(str(indexed_folder)))
     wait_until_ready(qtbot, window, layout=False)
     assert window.state.folder == indexed_folder.resolve() and len(window.state.collection) == 28
+
+
+def test_backend_choice_is_remembered_and_the_status_bar_names_what_ran(qtbot, window, tmp_path):
+    from explorer.core import backends
+    from explorer.gui.main_window import MainWindow
+
+    actions = {a.data(): a for a in window.backend_actions.actions()}
+    assert [a.text() for a in actions.values()] == ["Automatic", "ONNX Runtime", "OpenVINO", "PyTorch"]
+    assert all(a.isEnabled() == (name == "auto" or backends.is_installed(name)) for name, a in actions.items())
+    assert actions["auto"].isChecked() and window.backend_label.text() == "Automatic"
+    try:
+        actions["torch"].trigger()
+        assert window.state.backend == "torch" and actions["torch"].isChecked()
+        window.open_folder(copy_sample(tmp_path / "photos", ["cat", "coffee"]))
+        wait_until_ready(qtbot, window, layout=False)
+        assert window.backend_label.text() == "PyTorch (CPU)"
+        assert "PyTorch" in window.backend_label.toolTip()
+
+        second = MainWindow()
+        qtbot.addWidget(second)
+        try:
+            assert second.state.backend == "torch" and second.backend_label.text() == "PyTorch"
+        finally:
+            second.session.shutdown()
+    finally:
+        actions["auto"].trigger()  # the settings outlive this test
+    assert window.state.backend == "auto" and window.backend_label.text() == "Automatic"

@@ -10,6 +10,7 @@ from PySide6.QtGui import QImage
 
 from explorer.core import analysis
 from explorer.core.queries import QueryBook
+from explorer.gui import embedding
 from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.analysis_state import CURRENT
 from gui_helpers import rows_by_name, wait_until_ready
@@ -281,7 +282,6 @@ def test_drops_on_the_negative_strip(qtbot, ready_window, panels, lite0, tmp_pat
     from PySide6.QtWidgets import QApplication
 
     from explorer.core.embed import embed_query_images
-    from explorer.gui import embedding
 
     embedding.remember_model(lite0)
     state, strip = ready_window.state, panels.negatives
@@ -332,7 +332,7 @@ def test_named_curves_follow_indexing(qtbot, ready_window, panels, lite0):
     import shutil
 
     state, overlay = ready_window.state, panels.overlay
-    ready_window.session._model = lite0  # no second model load in the worker
+    embedding.remember_model(lite0)  # no second model load in the worker
     query(qtbot, ready_window, "cat-original.jpg")
     panels.state.save_current("cats")
     state.clear_query()

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox
 
 from explorer.core import analysis
 from explorer.resources import sample_folder
+from explorer.gui import embedding
 from explorer.gui.query_panel import EMPTY_HINT, classify_paths, paths_in_text
 from gui_helpers import rows_by_name, wait_until_ready
 
@@ -69,7 +70,7 @@ def assert_not_blank(widget, path: Path) -> None:
 
 @pytest.fixture
 def win(ready_window, lite0):
-    ready_window.session._model = lite0  # the session-wide model: no second load in the worker
+    embedding.remember_model(lite0)  # the app-wide model cache: no second load in the worker
     return ready_window
 
 
@@ -130,7 +131,6 @@ def test_drop_grid_image_uses_its_vector_without_the_model(qtbot, ready_window, 
     # Synchronous: the stored vector is used at once.
     assert len(state.examples) == 1 and state.examples[0].path == path
     np.testing.assert_array_equal(state.examples[0].vector, state.collection.vectors[row])
-    assert session._model is None
     qtbot.wait(20)
     assert panel.result_paths()[0] == state.collection.paths[row]
     # Dropping it again does not add a duplicate.

@@ -31,7 +31,6 @@ def unit(v):
 @pytest.fixture
 def panels(ready_window, lite0):
     embedding.remember_model(lite0)
-    ready_window.session._model = lite0  # the session-wide model: no second load in the worker
     return install_analysis(ready_window)
 
 
