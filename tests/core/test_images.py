@@ -731,3 +731,64 @@ def test_decode_for_index(tmp_path: Path) -> None:
     assert no_thumb.thumbnail is None
     with pytest.raises(AttributeError):
         decoded.width = 1  # type: ignore[misc]
+
+
+# ---- the scaled-JPEG fast path (simplejpeg) gives Pillow's draft pixels exactly
+
+
+def photo_like(width: int, height: int, seed: int) -> Image.Image:
+    """Smooth colour fields with edges and grain: JPEG-typical content at any scale."""
+    rng = np.random.default_rng(seed)
+    base = Image.fromarray(rng.integers(0, 256, (6, 8, 3), np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
+    grain = rng.integers(-12, 13, (height, width, 1))
+    pixels = np.asarray(base, np.int16) + grain
+    pixels[height // 3: height // 2, width // 5: width // 2] = (200, 30, 40)  # a sharp-edged block
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.skipif(images._simplejpeg is None, reason="simplejpeg not installed")
+@pytest.mark.parametrize(("size", "params", "factor"), [
+    ((2300, 2100), {"quality": 90}, 8),
+    ((1301, 1029), {"quality": 85, "progressive": True}, 4),
+    ((701, 533), {"quality": 95, "subsampling": 0}, 2),
+    ((1040, 780), {"quality": 90, "mode": "L"}, 2),
+    ((1500, 1030), {"quality": 90, "orientation": 6}, 4),
+    ((1030, 1500), {"quality": 90, "orientation": 3}, 4),
+])
+def test_scaled_jpeg_fast_path_equals_pillow_draft(tmp_path, monkeypatch, size, params, factor):
+    params = dict(params)
+    img = photo_like(*size, seed=size[0])
+    if params.pop("mode", "RGB") == "L":
+        img = img.convert("L")
+    orientation = params.pop("orientation", None)
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        params["exif"] = exif
+    path = save(img, tmp_path / "photo.jpg", **params)
+
+    with Image.open(path) as im, open(path, "rb") as fp:
+        fast = images._scaled_jpeg(im, fp, 256)
+    assert fast is not None, "the fast path must take this file"
+    assert fast[1] == (orientation == 6)
+    ours = decode_for_index(path, 224, 256)
+    monkeypatch.setattr(images, "_simplejpeg", None)
+    pillow = decode_for_index(path, 224, 256)
+    np.testing.assert_array_equal(ours.pixels, pillow.pixels)
+    assert ours.thumbnail == pillow.thumbnail
+    assert (ours.width, ours.height) == (pillow.width, pillow.height)
+    scaled = (-(-size[0] // factor), -(-size[1] // factor))
+    assert load_rgb(path, 256).size == (scaled[::-1] if orientation == 6 else scaled)
+
+
+def test_scaled_jpeg_fast_path_leaves_odd_files_to_pillow(tmp_path):
+    small = save(photo_like(400, 300, 1), tmp_path / "small.jpg", quality=90)  # full-size decode
+    cmyk = save(photo_like(1200, 900, 2).convert("CMYK"), tmp_path / "cmyk.jpg", quality=90)
+    whole = save(photo_like(1200, 900, 3), tmp_path / "whole.jpg", quality=90).read_bytes()
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    for path in (small, cmyk, truncated):
+        with Image.open(path) as im, open(path, "rb") as fp:
+            assert images._scaled_jpeg(im, fp, 256) is None, path.name
+    with pytest.raises(ImageError, match="truncated"):
+        decode_for_index(truncated, 224, 256)
