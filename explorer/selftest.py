@@ -30,6 +30,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="explorer-self-test-"))
     os.environ["EXPLORER_DATA_DIR"] = str(scratch / "data")  # never the user's index
     os.environ["XDG_CONFIG_HOME"] = str(scratch / "config")  # nor their settings (Linux)
+    os.environ["EXPLORER_CACHE_DIR"] = str(scratch / "cache")  # an installer ships its graphs
     started = time.perf_counter()
     try:
         _run(lambda message: print(f"[{time.perf_counter() - started:6.1f} s] {message}", flush=True))
@@ -69,9 +70,10 @@ def _run(say: Callable[[str], None]) -> None:
         _wait(app, lambda: state.collection is not None and not state.indexing.running
               and window.tasks.latest("open") is None, "indexing the sample", failures)
         indexed = len(state.collection)
-        say(f"indexed {indexed} images with {state.model}")
+        say(f"indexed {indexed} images with {state.model} on {state.backend_in_use}")
         if indexed != len(photos):
             raise SelfTestFailed(f"indexed {indexed} of {len(photos)} sample photos")
+        _check_backend(state.backend_in_use, Path(os.environ["EXPLORER_CACHE_DIR"]))
 
         query = sample.joinpath(*QUERY)
         mime = QMimeData()
@@ -102,6 +104,19 @@ def _run(say: Callable[[str], None]) -> None:
     finally:
         window.close()
         app.processEvents()
+
+
+def _check_backend(in_use: str, cache: Path) -> None:
+    """The fastest backend ran (a bundle missing ONNX Runtime would quietly fall back to torch),
+    and a frozen app used the graph it ships instead of exporting one."""
+    from .core import backends
+
+    expected = backends.describe(backends.preference(backends.AUTO)[0])
+    if not in_use.startswith(expected):
+        raise SelfTestFailed(f"indexing ran on {in_use or 'nothing'}, not on {expected}")
+    if getattr(sys, "frozen", False) and (cache / "graphs").exists():
+        raise SelfTestFailed("the frozen app exported the default model's graph instead of "
+                             "using the one it ships")
 
 
 def _wait(app, condition: Callable[[], bool], what: str, failures: list[str]) -> None:

@@ -53,6 +53,10 @@ if "$py" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
     exit 1
 fi
 
+echo "== the default model's ONNX graph, shipped so the frozen app never exports it"
+rm -rf build/graphs
+"$py" packaging/export_graphs.py build/graphs
+
 rm -rf dist/Explorer
 EXPLORER_TRIM=${EXPLORER_TRIM:-1} "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath dist --workpath build/pyinstaller packaging/explorer.spec

@@ -8,6 +8,8 @@ does not match (half-written, truncated, overwritten) is never loaded: it is exp
 
 Exporting needs torch (and onnx + onnxscript, which torch's exporter uses), no network, and takes
 ~10 s on 2 cores for EfficientNet-Lite0; afterwards a backend needs neither torch nor the export.
+The installer ships the default model's graph among its resources (packaging/export_graphs.py),
+checked the same way, so the frozen app never exports it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from ..resources import resource_path
 from .models import file_sha256
 from .store import temp_beside, write_json_atomic
 from .tasks import Progress, no_progress
@@ -80,6 +83,9 @@ def onnx_graph(spec: "ModelSpec", weights: Path, weights_sha256: str,
                progress: Progress = no_progress) -> Path:
     """The path of a whole, checked ONNX graph of `spec`, exporting it on first use."""
     graph = graph_path(spec, weights_sha256)
+    shipped = shipped_graph(graph.name)
+    if shipped is not None:
+        return shipped
     with _lock_for(graph):  # two threads wanting one graph export it once
         problem = problem_with(graph)
         if problem is None:
@@ -89,6 +95,19 @@ def onnx_graph(spec: "ModelSpec", weights: Path, weights_sha256: str,
         progress(0, 0, f"preparing {spec.name} for fast inference (first use only)")
         export(spec, weights, graph)
         return graph
+
+
+def shipped_graph(name: str) -> Path | None:
+    """A whole graph of this name among the bundled resources (resources/graphs/), else None."""
+    try:
+        graph = resource_path("graphs", name)
+    except FileNotFoundError:
+        return None
+    problem = problem_with(graph)
+    if problem is not None:
+        log.warning("the bundled ONNX graph %s is unusable (%s): using the cache", graph, problem)
+        return None
+    return graph
 
 
 def export(spec: "ModelSpec", weights: Path, graph: Path) -> None:

@@ -190,3 +190,29 @@ sys.exit(main(sys.argv[1:]))
     listed = cli("models")
     assert listed.returncode == 0, listed.stderr
     assert "onnxruntime" in listed.stdout and "not installed" in listed.stdout
+
+
+def test_a_shipped_graph_is_used_when_whole_and_skipped_when_damaged(tmp_path, monkeypatch, caplog):
+    """The installer ships the default model's graph among its resources (resources/graphs)."""
+    spec = get_spec("efficientnet-lite0")
+    weights, sha256 = fetch_weights(spec)
+    good = graphs.onnx_graph(spec, weights, sha256)
+    shipped = tmp_path / "resources" / "graphs"
+    shipped.mkdir(parents=True)
+    for path in (good, graphs.record_path(good)):
+        shutil.copy(path, shipped / path.name)
+
+    def bundled(*parts):
+        candidate = tmp_path.joinpath("resources", *parts)
+        if not candidate.exists():
+            raise FileNotFoundError(candidate)
+        return candidate
+
+    monkeypatch.setattr(graphs, "resource_path", bundled)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    assert graphs.onnx_graph(spec, weights, sha256) == shipped / good.name
+    assert not (tmp_path / "cache").exists(), "nothing exported"
+    _damage_truncate(shipped / good.name)
+    with caplog.at_level(logging.WARNING, logger="explorer.core.graphs"):
+        assert graphs.shipped_graph(good.name) is None
+    assert any("bundled ONNX graph" in r.getMessage() for r in caplog.records)
