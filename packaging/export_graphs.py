@@ -9,6 +9,7 @@ them (explorer.core.graphs); the spec bundles DESTINATION as resources/graphs.
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import sys
 import tempfile
@@ -18,6 +19,9 @@ from pathlib import Path
 def main(destination: str, names: list[str]) -> int:
     cache = tempfile.mkdtemp(prefix="explorer-graphs-")
     os.environ["EXPLORER_CACHE_DIR"] = cache  # a fresh cache: every graph is exported here
+    # The build's CPU torch beside PyPI's CUDA torchvision: the frozen app's runtime hook lets
+    # torchvision (which timm imports) load; the export needs it just the same.
+    runpy.run_path(str(Path(__file__).with_name("rthooks") / "torchvision_without_ops.py"))
     from explorer.core import graphs
     from explorer.core.models import DEFAULT_MODEL, fetch_weights, get_spec
 
