@@ -256,7 +256,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in backends.BACKENDS:
         version = backends.version(name) if backends.is_installed(name) else None
         rank = f"{order.index(name) + 1}" if name in order else "-"
-        hint = "" if version or name != backends.OPENVINO else "  (pip install 'explorer[openvino]')"
+        hint = "" if version else f"  ({backends.install_hint(name)})"
         print(f"{name:12s} {version or 'not installed':12s} {rank}{hint}")
     return 0
 

@@ -7,7 +7,7 @@ pooled features to within 1e-4, so a collection never records which one made its
 switching backend never forces a re-index. A lower precision would be another representation.
 
 `auto` takes the first backend of `preference()` that starts: a GPU when one is usable, else the
-fastest CPU runtime installed (measured in bench/bench_backends.py), else torch, which is always
+fastest CPU runtime installed (measured with bench/bench_core.py), else torch, which is always
 there.
 """
 
@@ -39,7 +39,7 @@ LABELS = {AUTO: "Automatic", ONNXRUNTIME: "ONNX Runtime", OPENVINO: "OpenVINO", 
 _MODULES = {ONNXRUNTIME: "onnxruntime", OPENVINO: "openvino", TORCH: "torch"}
 _DISTRIBUTIONS = {ONNXRUNTIME: ("onnxruntime", "onnxruntime-gpu"), OPENVINO: ("openvino",),
                   TORCH: ("torch",)}
-# On a CPU, fastest first: bench/bench_backends.py on 2 cores, EfficientNet-Lite0, batch 32.
+# On a CPU, fastest first: bench/bench_core.py's indexing runs on 2 cores, EfficientNet-Lite0.
 CPU_ORDER = (ONNXRUNTIME, OPENVINO, TORCH)
 
 
@@ -80,6 +80,11 @@ def version(backend: str) -> str | None:
         except importlib.metadata.PackageNotFoundError:
             continue
     return None
+
+
+def install_hint(backend: str) -> str:
+    """What to run to get a backend that is not installed."""
+    return "pip install 'explorer[openvino]'" if backend == OPENVINO else f"pip install {_MODULES[backend]}"
 
 
 def describe(backend: str, device: str = "") -> str:

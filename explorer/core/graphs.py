@@ -72,8 +72,10 @@ def problem_with(graph: Path) -> str | None:
         return "missing"
     except (OSError, ValueError) as err:
         return f"unreadable record ({err})"
-    if not isinstance(record, dict) or record.get("bytes") != size:
-        return f"size {size} bytes, the export wrote {record.get('bytes') if isinstance(record, dict) else '?'}"
+    if not isinstance(record, dict):
+        return "unreadable record (not an object)"
+    if record.get("bytes") != size:
+        return f"size {size} bytes, the export wrote {record.get('bytes')}"
     if record.get("sha256") != file_sha256(graph):
         return "checksum differs from the export's"
     return None

@@ -58,7 +58,7 @@ def _backend_tip(name: str, installed: bool) -> str:
     if name == backends.AUTO:
         return "The fastest backend installed: a GPU when there is one, else ONNX Runtime or OpenVINO"
     if not installed:
-        return f"Not installed: pip install {'explorer[openvino]' if name == backends.OPENVINO else name}"
+        return f"Not installed: {backends.install_hint(name)}"
     return f"{backends.LABELS[name]} {backends.version(name)}: the same vectors as every other backend"
 
 
