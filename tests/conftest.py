@@ -10,6 +10,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="explorer-test-data-")
 # ONNX graphs are exported once per test session (~10 s each), never into the user's cache.
 os.environ["EXPLORER_CACHE_DIR"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "cache")
+# The app keeps numba's compiled UMAP code in its cache dir, which the line above makes a scratch
+# one: the tests use the user's real one (machine code only, no user data), or every test session
+# would compile UMAP again (about a minute on 2 cores).
+import platformdirs  # noqa: E402
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(platformdirs.user_cache_dir("Explorer", False), "numba"))
+os.environ["EXPLORER_LOG_DIR"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "logs")
 os.environ["XDG_CONFIG_HOME"] = os.path.join(os.environ["EXPLORER_DATA_DIR"], "config")
 
 import pytest

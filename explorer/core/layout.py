@@ -1,5 +1,9 @@
 """The 2D map of a collection: a UMAP layout of its vectors, cached with the collection.
 
+A map is on screen at once, before UMAP is ready: the quick layout (the vectors' two principal
+axes) needs no compiling and takes well under a second at 100k images; UMAP's layout then
+replaces it, turned and scaled onto it (`align`) so that the points move as little as they can.
+
 The fit runs in a child process (layout_worker.py): numba's compiling would freeze the window of
 the process that asked. UMAP's own `transform` would need the fitted model, which lives in that
 child and could only be persisted by pickling it (nothing here is ever unpickled). So images
@@ -26,14 +30,17 @@ from .tasks import Progress, no_progress
 log = logging.getLogger(__name__)
 N_NEIGHBOURS = 15
 _LAYOUT_FILE = "layout.npz"
+QUICK, UMAP = "quick", "umap"  # Layout.kind: the principal-axes stand-in, or the real map
+KIND_LABELS = {QUICK: "quick layout \u2014 refining\u2026", UMAP: "UMAP"}
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity
 class Layout:
     """2D positions of file ids. `xy[i]` is the position of `ids[i]`."""
 
     ids: np.ndarray  # int64, sorted
     xy: np.ndarray  # (N, 2) float32
+    kind: str = UMAP
 
     def positions_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask of ids that have a position, their positions)."""
@@ -55,17 +62,79 @@ class Layout:
             return None
 
 
+def _line(ids: np.ndarray) -> Layout:
+    """Too few points for a neighbour graph or two axes: a line is honest enough."""
+    return Layout(ids, np.column_stack([np.arange(len(ids)), np.zeros(len(ids))]).astype(np.float32))
+
+
+def principal_axes(vectors: np.ndarray, k: int = 2, iterations: int = 6, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, (k, dim) axes): the top-k principal axes by randomized subspace iteration.
+
+    The vectors are centred implicitly, never copied: at 100k x 1280 a centred copy alone would
+    be 0.5 GB. A few matrix products over all rows; the sign of each axis is fixed so that the
+    same vectors always give the same picture.
+    """
+    vectors = np.asarray(vectors, np.float32)
+    mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+    basis = np.random.default_rng(seed).standard_normal((vectors.shape[1], k + 6)).astype(np.float32)
+    for _ in range(iterations):
+        scores = vectors @ basis - mean @ basis  # (N, k+6): the centred vectors on the basis
+        basis, _ = np.linalg.qr(vectors.T @ scores - np.outer(mean, scores.sum(axis=0)))
+    _, _, rotation = np.linalg.svd(vectors @ basis - mean @ basis, full_matrices=False)
+    axes = (basis @ rotation[:k].T).T
+    axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
+    return mean, axes.astype(np.float32)
+
+
+def quick_layout(vectors: np.ndarray, ids: np.ndarray) -> Layout:
+    """The map shown until UMAP's is ready: the vectors on their two principal axes.
+    No compiling, well under a second at 100k images (bench/bench_layout.py)."""
+    ids = np.asarray(ids)
+    if (np.diff(ids) < 0).any():  # a copy of 100k vectors costs a quarter of the time budget
+        order = np.argsort(ids)
+        ids, vectors = ids[order], vectors[order]
+    if len(ids) < 3:
+        return _line(ids)
+    mean, axes = principal_axes(vectors)
+    xy = vectors @ axes.T - mean @ axes.T
+    return Layout(ids, xy.astype(np.float32), QUICK)
+
+
+def align(layout: Layout, reference: Layout) -> Layout:
+    """`layout` turned, mirrored, scaled and moved to lie as close to `reference` as it can
+    (orthogonal Procrustes over their common ids), so that swapping one map for the other moves
+    the eye as little as possible. A UMAP map's orientation and scale mean nothing anyway."""
+    known, ref_xy = reference.positions_of(layout.ids)
+    if known.sum() < 3:
+        return layout
+    source = layout.xy[known].astype(np.float64)
+    target = ref_xy.astype(np.float64)
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - source_mean, target - target_mean
+    u, s, vt = np.linalg.svd(a.T @ b)
+    scale = s.sum() / max((a ** 2).sum(), 1e-12)
+    xy = (layout.xy - source_mean) @ (u @ vt) * scale + target_mean
+    return Layout(layout.ids, xy.astype(np.float32), layout.kind)
+
+
 def compute_layout(
     vectors: np.ndarray, ids: np.ndarray, progress: Progress = no_progress,
     cancelled: Callable[[], bool] = lambda: False, seed: int | None = 42,
+    on_quick: Callable[[Layout], None] | None = None,
 ) -> Layout | None:
-    """Fit UMAP (cosine) on all vectors, in the layout process. Returns None when cancelled
-    (which stops the fit at once). The first fit also compiles numba code (about 10 s)."""
+    """Fit UMAP (cosine) on all vectors, in the layout process, aligned onto the quick layout,
+    which `on_quick` gets first, before the fit starts. Returns None when cancelled (which
+    stops the fit at once). The first fit in a session also compiles numba code (seconds, and
+    about a minute on the first run after installing; see `layout_worker.warm_up`)."""
     n = len(ids)
     order = np.argsort(ids)
     ids, vectors = np.asarray(ids)[order], vectors[order]
-    if n < 4:  # too few points for a neighbour graph: a line is honest enough
-        return Layout(ids, np.column_stack([np.arange(n), np.zeros(n)]).astype(np.float32))
+    if n < 4:
+        return _line(ids)
+    quick = quick_layout(vectors, ids)
+    if on_quick is not None:
+        on_quick(quick)
     if cancelled():
         return None
     progress(0, 0, f"computing the map of {n} images")
@@ -73,7 +142,7 @@ def compute_layout(
     if xy is None:
         return None
     progress(1, 1, "map ready")
-    return Layout(ids, xy)
+    return align(Layout(ids, xy), quick)
 
 
 def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out_vectors: np.ndarray,
@@ -89,7 +158,7 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out
     base_ids, base_xy, base_vectors = layout.ids[keep], layout.xy[keep], laid_out_vectors[keep]
     missing = ~np.isin(ids, base_ids)
     if not missing.any():
-        return Layout(base_ids, base_xy)
+        return Layout(base_ids, base_xy, layout.kind)
     new_vectors = vectors[missing]
     if len(base_ids):
         k = min(N_NEIGHBOURS, len(base_ids))
@@ -107,4 +176,4 @@ def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out
     all_ids = np.concatenate([base_ids, ids[missing]])
     all_xy = np.concatenate([base_xy, new_xy])
     order = np.argsort(all_ids)
-    return Layout(all_ids[order], all_xy[order])
+    return Layout(all_ids[order], all_xy[order], layout.kind)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 WORKER_FLAG = "--layout-worker"  # the frozen app's hidden first argument (see cli.main)
+WARM_UP_POINTS = 40  # over init="spectral"'s threshold, so the warm-up compiles what a real fit runs
 POLL_S = 0.1  # how often a waiting fit looks at its cancel token
 MIN_DIST = 0.1  # UMAP's min_dist: how tightly similar images pack on the map
 
@@ -96,6 +99,16 @@ class LayoutProcess:
         return self._ask("fit", {"vectors": np.ascontiguousarray(vectors, np.float32)},
                          {"seed": seed, "n_neighbours": n_neighbours}, cancelled)
 
+    def warm_up(self) -> None:
+        """A tiny fit, so that numba has compiled (or loaded from its cache) UMAP's code before
+        the first real map is asked for. Blocks its caller: call it on a thread of its own.
+        A real fit asked meanwhile waits for it, which costs nothing: it would compile too."""
+        vectors = np.random.default_rng(0).random((WARM_UP_POINTS, 8), dtype=np.float32)
+        try:
+            self._ask("fit", {"vectors": vectors}, {"seed": 0, "n_neighbours": 5}, lambda: False)
+        except LayoutFailed as err:
+            log.warning("warming up the map process failed: %s", err)
+
     def transform(self, neighbours: np.ndarray, distances: np.ndarray, base_xy: np.ndarray,
                   seed: int | None, cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
         """`transform_umap`, in the child."""
@@ -146,12 +159,28 @@ class LayoutProcess:
         command = [sys.executable, WORKER_FLAG] if frozen else [sys.executable, "-m", __name__]
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            env=child_environment(),
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console on Windows
         )
         self._answers = queue.Queue()
         threading.Thread(target=_forward_lines, args=(self._process.stdout, self._answers),
                          daemon=True, name="layout-answers").start()
         return self._process
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps UMAP's compiled code: the per-user cache, so that it persists and is
+    written even where site-packages is read-only. (The frozen app has no source files for
+    numba to key a cache dir on: numba then uses its own per-user cache, ~/.cache/numba.)"""
+    from .graphs import cache_root
+
+    return cache_root() / "numba"
+
+
+def child_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+    return env
 
 
 def _forward_lines(stream, answers: queue.Queue) -> None:
@@ -172,10 +201,17 @@ def shared_process() -> LayoutProcess:
     return _shared
 
 
+def warm_up_in_background() -> None:
+    """`LayoutProcess.warm_up` of the shared process, on a thread of its own."""
+    threading.Thread(target=shared_process().warm_up, daemon=True, name="layout-warm-up").start()
+
+
 def worker_main() -> int:
     """The child: answer each request read from stdin until stdin closes."""
     answers = sys.stdout
     sys.stdout = sys.stderr  # whatever a library prints must not reach the answer stream
+    if hasattr(os, "nice"):  # the map (and its compiling) gives way to indexing and the window
+        os.nice(5)
     for line in sys.stdin:
         if not line.strip():
             continue

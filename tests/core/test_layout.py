@@ -1,14 +1,19 @@
-"""The 2D map: UMAP over the vectors, cached, extended for new images without a refit."""
+"""The 2D map: a quick layout at once, then UMAP over the vectors aligned onto it, cached, extended
+for new images without a refit."""
 
+import os
 import subprocess
 import sys
 import textwrap
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from explorer.core import layout_worker
-from explorer.core.layout import Layout, compute_layout, extend_layout
+from explorer.core.graphs import cache_root
+from explorer.core.layout import QUICK, UMAP, Layout, align, compute_layout, extend_layout, principal_axes, quick_layout
 
 
 def two_clusters(n_each=60, dim=16, seed=0):
@@ -101,3 +106,63 @@ def test_a_failed_transform_falls_back_to_the_neighbour_mean(monkeypatch):
     monkeypatch.setattr(layout_worker.shared_process(), "transform", fail)
     fallback = extend_layout(layout, vectors, np.arange(120), vectors[:118], transform=True)
     np.testing.assert_array_equal(fallback.xy, start.xy)
+
+
+def test_principal_axes_are_the_svd_axes_and_do_not_depend_on_row_order():
+    rng = np.random.default_rng(1)
+    basis, _ = np.linalg.qr(rng.normal(size=(64, 64)))
+    scales = np.concatenate([[6.0, 3.0], np.linspace(1.0, 0.1, 62)])  # two clear axes, then noise
+    vectors = (rng.normal(size=(2000, 64)) * scales @ basis.T + 5.0).astype(np.float32)  # off-centre
+    mean, axes = principal_axes(vectors)
+    _, _, exact = np.linalg.svd(vectors - vectors.mean(axis=0), full_matrices=False)
+    np.testing.assert_allclose(mean, vectors.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(np.abs(np.sum(axes * exact[:2], axis=1)), 1.0, atol=1e-4)
+    _, shuffled = principal_axes(vectors[rng.permutation(len(vectors))])
+    np.testing.assert_allclose(shuffled, axes, atol=1e-4)  # signs fixed: the same picture
+
+
+def test_the_quick_layout_separates_clusters_in_id_order():
+    vectors = two_clusters()
+    ids = np.arange(120)[::-1].copy()  # given in reverse id order
+    quick = quick_layout(vectors, ids)
+    assert quick.kind == QUICK and quick.ids.tolist() == list(range(120))
+    known, xy = quick.positions_of(np.arange(120))
+    a, b = xy[60:], xy[:60]  # ids 60..119 are the first cluster's rows
+    spread = max(a.std(axis=0).max(), b.std(axis=0).max())
+    assert known.all() and np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) > 3 * spread
+
+
+def test_align_undoes_a_turn_a_mirror_a_scale_and_a_shift():
+    rng = np.random.default_rng(2)
+    reference = Layout(np.arange(50), rng.normal(size=(50, 2)).astype(np.float32), QUICK)
+    angle = np.deg2rad(130)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = (reference.xy @ turn @ np.diag([1.0, -1.0])) * 7.5 + [40.0, -3.0]
+    aligned = align(Layout(np.arange(50), moved.astype(np.float32)), reference)
+    assert aligned.kind == UMAP
+    np.testing.assert_allclose(aligned.xy, reference.xy, atol=1e-4)
+
+
+def test_compute_layout_hands_over_the_quick_layout_first_and_returns_umap_aligned_onto_it():
+    vectors = two_clusters()
+    ids = np.arange(120)
+    quick_ones = []
+    umap_layout = compute_layout(vectors, ids, on_quick=quick_ones.append)
+    assert [q.kind for q in quick_ones] == [QUICK] and umap_layout.kind == UMAP
+    quick = quick_ones[0]
+    # Aligned: each cluster lies where it lay on the quick layout, at the quick layout's scale.
+    quick_gap = quick.xy[:60].mean(axis=0) - quick.xy[60:].mean(axis=0)
+    umap_gap = umap_layout.xy[:60].mean(axis=0) - umap_layout.xy[60:].mean(axis=0)
+    assert np.dot(quick_gap, umap_gap) / (np.linalg.norm(quick_gap) * np.linalg.norm(umap_gap)) > 0.95
+    assert 0.3 < np.linalg.norm(umap_gap) / np.linalg.norm(quick_gap) < 3
+
+
+def test_the_map_process_keeps_numbas_compiled_code_in_the_per_user_cache(monkeypatch):
+    """The cache must persist and be writable for a pip install and for the installed app: the
+    child gets NUMBA_CACHE_DIR (the per-user cache) unless the user set one, and a fit fills it."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert layout_worker.child_environment()["NUMBA_CACHE_DIR"] == str(cache_root() / "numba")
+    monkeypatch.undo()
+    layout_worker.shared_process().warm_up()
+    packages = {p.parent.name.split("_")[0] for p in Path(os.environ["NUMBA_CACHE_DIR"]).rglob("*.nbi")}
+    assert {"umap", "pynndescent"} <= packages, packages
