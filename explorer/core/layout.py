@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 N_NEIGHBOURS = 15
 _LAYOUT_FILE = "layout.npz"
 QUICK, UMAP = "quick", "umap"  # Layout.kind: the principal-axes stand-in, or the real map
-KIND_LABELS = {QUICK: "quick layout \u2014 refining\u2026", UMAP: "UMAP"}
 
 
 @dataclass(eq=False)  # arrays inside: compared by identity

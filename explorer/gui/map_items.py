@@ -142,6 +142,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         super().__init__(pxMode=True, **options)
         self._xy = np.empty((0, 2))
         self._rows = np.empty(0, np.int64)
+        self._order = np.empty(0, np.int64)  # point index of each row of the table (drawing order)
 
     def set_points(self, xy: np.ndarray, rows: np.ndarray) -> None:
         """Positions and per-point data (collection rows), all with the default brush.
@@ -149,6 +150,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         Builds the point table as setData would, but from zeros: pyqtgraph's np.empty of the
         table fills its object fields element by element (~50 ms at 100k points)."""
         self._xy, self._rows = np.asarray(xy, np.float64), np.asarray(rows, np.int64)
+        self._order = np.arange(len(self._rows))
         data = np.zeros(len(self._xy), self.data.dtype)
         for name in ("symbol", "pen", "brush", "item"):
             data[name] = None
@@ -162,6 +164,16 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         self.updateSpots(data)
         self.sigPlotChanged.emit(self)
 
+    def move_points(self, xy: np.ndarray) -> None:
+        """New positions for the same points (in `set_points` order), colours kept: one frame
+        of a transition between two layouts, a few milliseconds at 100k points."""
+        self._xy = np.asarray(xy, np.float64)
+        self.data["x"], self.data["y"] = self._xy[self._order, 0], self._xy[self._order, 1]
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.bounds = [None, None]
+        self.invalidate()
+
     def set_colours(self, brushes: Sequence[QBrush], index: np.ndarray) -> None:
         """Fill point i (in `set_points` order) with `brushes[index[i]]`.
 
@@ -172,7 +184,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
             raise ValueError(f"{len(index)} colour indices for {len(self._rows)} points")
         if not len(index):
             return
-        order = np.argsort(index, kind="stable")
+        order = self._order = np.argsort(index, kind="stable")
         palette = np.empty(len(brushes), object)
         palette[:] = list(brushes)
         data = self.data

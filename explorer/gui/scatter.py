@@ -1,5 +1,8 @@
 """The map: every image as a point at its 2D (UMAP) position, linked to the query and selection.
 
+Until UMAP's layout is ready the map shows the quick layout (core.layout), and says so; when
+UMAP's arrives the points glide to their new places, so the eye can follow them.
+
 One `PaletteScatterItem` holds all points (colours quantised to a small palette, so recolouring
 100k points is cheap); small overlays mark the query's top-k results, the selection and the
 hovered point. Zoomed in far enough, points turn into their thumbnails (an image map). Hit tests
@@ -10,11 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import (
+    QEasingCurve, QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, QVariantAnimation,
+)
 from PySide6.QtGui import QAction, QActionGroup, QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox, QGraphicsItem, QLabel, QMenu, QStackedLayout, QToolBar, QVBoxLayout, QWidget,
+    QComboBox, QGraphicsItem, QLabel, QMenu, QSizePolicy, QStackedLayout, QToolBar, QVBoxLayout,
+    QWidget,
 )
+
+from ..core.layout import QUICK, UMAP
 
 from .map_items import (
     Colouring, HoverPreview, PaletteScatterItem, SelectionViewBox, ThumbnailLayer, label_colouring,
@@ -29,6 +37,8 @@ IMAGE_MAP_MAX_POINTS = 300  # zoomed in to at most this many visible points: dra
 TILE_PX = 64  # on-screen size of a thumbnail on the map
 HOVER_INTERVAL_MS = 30  # hover is handled at most this often, on the latest position
 RANGE_DEBOUNCE_MS = 60  # the image map follows zooming and panning once they pause
+TRANSITION_MS = 700  # quick layout -> UMAP: long enough to follow, short enough not to wait on
+TRANSITION_MAX_POINTS = 200_000  # a frame moves every point (a few ms per 100k: bench_layout.py)
 BACKGROUND = "#1e1f22"  # dark whatever the theme: thumbnails and bright palettes read best on it
 TOP_K_COLOUR = "#ff2d55"
 COLOUR_MODES = {
@@ -68,6 +78,12 @@ class MapView(QWidget):
         self._hover_point: int | None = None
         self._hover_scene_pos: QPointF | None = None
         self._auto_range_pending = True
+        self._shown: tuple[object, object] = (self, self)  # (collection, layout) on the map: none yet
+        self._transition = QVariantAnimation(self, startValue=0.0, endValue=1.0, duration=TRANSITION_MS,
+                                             easingCurve=QEasingCurve.Type.InOutCubic)
+        self._transition.valueChanged.connect(self._transition_frame)
+        self._transition.finished.connect(self._transition_finished)
+        self._transition_from = self._transition_to = np.empty((0, 2))
         self._build()
         self._connect()
         self._layout_changed()
@@ -100,6 +116,12 @@ class MapView(QWidget):
         self.reset_action = QAction("Reset view", self, toolTip="Show the whole map",
                                     triggered=lambda *_: self.reset_view())
         self.toolbar.addAction(self.reset_action)
+        spacer = QWidget(self)
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.toolbar.addWidget(spacer)
+        self.layout_label = QLabel(self)
+        self.layout_label.setObjectName("mapLayoutKind")
+        self.toolbar.addWidget(self.layout_label)
 
         self.legend = QLabel(self, textFormat=Qt.TextFormat.RichText, wordWrap=True)
         self.legend.setToolTip("What the colours mean")
@@ -184,6 +206,10 @@ class MapView(QWidget):
         if len(self._xy):
             self.view_box.autoRange(items=[self.scatter], padding=0.05)
 
+    def in_transition(self) -> bool:
+        """The points are gliding from the quick layout to UMAP's."""
+        return self._transition.state() == QVariantAnimation.State.Running
+
     def point_rows(self) -> np.ndarray:
         """Collection rows of the points, in layout order."""
         return self._rows
@@ -226,6 +252,12 @@ class MapView(QWidget):
     def _layout_changed(self) -> None:
         state, layout = self.state, self.state.layout
         collection = state.collection
+        self._show_layout_kind()
+        if self._shown[0] is collection and self._shown[1] is layout:  # only "refining" changed
+            return
+        previous = self._shown[1] if self._shown[0] is collection else None
+        self._shown = (collection, layout)
+        self._transition.stop()
         self.preview.hide_preview()
         if collection is None or layout is None or not len(collection):
             self._set_points(np.empty((0, 2)), np.empty(0, np.int64))
@@ -239,12 +271,54 @@ class MapView(QWidget):
         positions = np.searchsorted(ids, layout.ids, sorter=sorter).clip(0, len(ids) - 1)
         rows = positions if sorter is None else sorter[positions]
         known = ids[rows] == layout.ids  # ids laid out but since removed from the collection
+        old_xy, old_point_of_row = self._xy, self._point_of_row
         self._set_points(np.asarray(layout.xy, np.float64)[known], rows[known])
         self.pages.setCurrentWidget(self.plot)
         self.toolbar.setEnabled(True)
         if self._auto_range_pending:
             self._auto_range_pending = False
             self.reset_view()
+        if (previous is not None and previous.kind == QUICK and layout.kind == UMAP
+                and 0 < len(self._rows) <= TRANSITION_MAX_POINTS):
+            self._start_transition(old_xy, old_point_of_row)
+
+    def _show_layout_kind(self) -> None:
+        layout = self.state.layout
+        if layout is None:
+            text, tip = "", ""
+        elif layout.kind == QUICK:
+            text = "Quick layout \u2014 refining\u2026" if self.state.layout_refining else "Quick layout"
+            tip = ("A first picture: the images on the two main axes of their features. "
+                   "UMAP's map, which keeps neighbours together, replaces it when it is ready.")
+        else:
+            text, tip = "UMAP", "UMAP of the features (cosine): images near each other are similar"
+        self.layout_label.setText(text)
+        self.layout_label.setToolTip(tip)
+
+    def _start_transition(self, old_xy: np.ndarray, old_point_of_row: np.ndarray) -> None:
+        """Glide each point from where it was to its new place (new points start in place)."""
+        end = self._xy
+        start = end.copy()
+        before = np.full(len(self._rows), -1, np.int64)  # each point's index on the old map
+        in_range = self._rows < len(old_point_of_row)
+        before[in_range] = old_point_of_row[self._rows[in_range]]
+        had = before >= 0
+        start[had] = old_xy[before[had]]
+        self._transition_from, self._transition_to = start, end
+        self._transition_frame(0.0)
+        self._transition.start()
+
+    def _transition_frame(self, t: float) -> None:
+        start, end = self._transition_from, self._transition_to
+        self._xy = start + (end - start) * float(t)  # hit tests follow the points as they move
+        self.scatter.move_points(self._xy)
+        self._update_selection_rings()
+        self._update_top_rings()
+
+    def _transition_finished(self) -> None:
+        self._transition_frame(1.0)
+        self.reset_view()  # UMAP's map spreads otherwise than the quick one
+        self._update_image_map()
 
     def _query_changed(self) -> None:
         if self.colour_mode == "similarity":

@@ -6,6 +6,7 @@ the AppState; views only read the state and call these methods.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..core import images
 from ..core.embed import embed_query_images
 from ..core.indexer import IndexReport, index_folder
-from ..core.layout import Layout, compute_layout, extend_layout
+from ..core.layout import QUICK, Layout, compute_layout, extend_layout
 from ..core.models import DEFAULT_MODEL
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import indexed_models
@@ -24,7 +25,7 @@ from .embedding import cached_model, loaded_model
 from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
 
-
+log = logging.getLogger(__name__)
 YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint and input
 
 
@@ -76,7 +77,9 @@ class Session(QObject):
         self.state = state
         self.tasks = tasks
         self._index_started = 0.0
+        self._layout_asked = 0.0
         self._batch_ready.connect(self._take_batch)
+        self._quick_layout_ready.connect(self._show_quick_layout)
         self._query_tasks = 0
         self._shut_down = False
 
@@ -102,6 +105,7 @@ class Session(QObject):
             self._show(*opened, then=self.reindex)
 
     def _show(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None = None) -> None:
+        log.info("collection opened: %s, %d images (%s)", index.folder, len(index), index.collection.model)
         self._close_collection()
         self.state.set_collection(index, index.folder, index.collection.model)
         # The map follows a moment later, on a timer: a posted call would run in the same pass
@@ -114,7 +118,7 @@ class Session(QObject):
         if layout is None:
             self.recompute_layout()
         else:
-            self.state.set_layout(layout)
+            self._set_layout(layout, "cached")
         if then is not None:
             QTimer.singleShot(YIELD_MS, self, then)
 
@@ -123,6 +127,7 @@ class Session(QObject):
         if state.folder is None or self._shut_down:
             return
         self._index_started = time.monotonic()
+        log.info("indexing started: %s (%s, backend %s)", state.folder, state.model, state.backend)
         state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
         # A model already loaded for a query is reused; else the run loads one if it must.
         model = cached_model(state.model, state.backend) or state.model
@@ -160,6 +165,9 @@ class Session(QObject):
         self.state.set_indexing(IndexingStatus(True, done, total, message, rate, eta))
 
     def _indexed(self, report: IndexReport) -> None:
+        log.info("indexing finished: %s; forward pass: %s", report.summary(), report.backend or "none needed")
+        for path, reason in report.skipped_reasons:
+            log.info("skipped %s: %s", path, reason)
         self.state.set_backend_in_use(report.backend)
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
@@ -178,22 +186,43 @@ class Session(QObject):
     # --- layout ----------------------------------------------------------------------------
 
     def recompute_layout(self) -> None:
+        """The quick layout at once (unless a map is already shown), then UMAP's in its place."""
         collection = self.state.collection
         if collection is None or not len(collection):
             return
         directory, generation = collection.collection.dir, collection.collection.generation
+        self._layout_asked = time.monotonic()
 
         def compute(progress, cancelled):
-            layout = compute_layout(collection.vectors.copy(), collection.ids.copy(), progress, cancelled)
+            def quick_ready(layout: Layout) -> None:  # on this worker: over to the GUI thread
+                if not cancelled():
+                    self._quick_layout_ready.emit((collection, layout))
+
+            layout = compute_layout(collection.vectors.copy(), collection.ids.copy(), progress,
+                                    cancelled, on_quick=quick_ready)
             if layout is not None:
                 layout.save(directory, generation)
             return layout
 
-        self.tasks.start("layout", compute, on_result=self._layout_ready)
+        task = self.tasks.start("layout", compute, on_result=lambda layout: self._layout_ready(collection, layout))
+        self.state.set_layout_refining(True)
+        task.finished.connect(lambda: self.tasks.latest("layout") or self.state.set_layout_refining(False))
 
-    def _layout_ready(self, layout: Layout | None) -> None:
-        if layout is not None and self.state.collection is not None:
-            self.state.set_layout(layout)
+    _quick_layout_ready = Signal(object)  # (collection, Layout), emitted on the layout worker
+
+    def _show_quick_layout(self, quick: tuple[SearchIndex, Layout]) -> None:
+        collection, layout = quick
+        shown = self.state.layout
+        if self.state.collection is collection and (shown is None or shown.kind == QUICK):
+            self._set_layout(layout, f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for")
+
+    def _layout_ready(self, collection: SearchIndex, layout: Layout | None) -> None:
+        if layout is not None and self.state.collection is collection:
+            self._set_layout(layout, f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for")
+
+    def _set_layout(self, layout: Layout, when: str) -> None:
+        self.state.set_layout(layout)  # the map view draws it before this returns
+        log.info("map shown: %d points (%s), %s", len(layout.ids), layout.kind, when)
 
     # --- queries ---------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class AppState:
     model: str = ""
     collection: SearchIndex | None = None
     layout: Layout | None = None
+    layout_refining: bool = False  # UMAP's layout is being computed (to replace a quick one)
     examples: list[QueryExample] = field(default_factory=list)
     query_vector: np.ndarray | None = None
     scores: np.ndarray | None = None  # similarity of each row to the query
@@ -105,6 +106,11 @@ class AppState:
     def set_layout(self, layout: Layout | None) -> None:
         self.layout = layout
         self.layout_changed.emit()
+
+    def set_layout_refining(self, refining: bool) -> None:
+        if refining != self.layout_refining:
+            self.layout_refining = refining
+            self.layout_changed.emit()
 
     # --- query ----------------------------------------------------------------------------
 

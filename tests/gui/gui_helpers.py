@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from explorer.core.indexer import index_folder
+from explorer.core.layout import UMAP
 
 
 @pytest.fixture
@@ -22,13 +23,14 @@ def window(qtbot):
 
 
 def wait_until_ready(qtbot, win, layout: bool = True, timeout: int = 120_000) -> None:
-    """Wait for indexing (and the map layout) to finish."""
+    """Wait for indexing (and UMAP's map, not only the quick one) to finish."""
     def ready():
         s = win.state
         assert s.collection is not None and not s.indexing.running
         assert win.tasks.latest("open") is None
         if layout:
             assert s.layout is not None and len(s.layout.ids) == len(s.collection)
+            assert s.layout.kind == UMAP and not s.layout_refining and not win.map.in_transition()
     qtbot.waitUntil(ready, timeout=timeout)
 
 

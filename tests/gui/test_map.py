@@ -13,8 +13,8 @@ from PySide6.QtGui import QColor, QMouseEvent, QPolygonF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from explorer.core import analysis
-from explorer.core.layout import extend_layout
+from explorer.core import analysis, layout_worker
+from explorer.core.layout import QUICK, UMAP, extend_layout, quick_layout
 from explorer.gui import scatter
 from explorer.gui.map_items import (
     NO_QUERY_COLOUR, SELECTION_COLOURS, PaletteScatterItem, label_colouring, points_in_polygon,
@@ -330,3 +330,69 @@ def test_a_photo_added_later_is_placed_by_umap_transform_and_no_point_moves(qtbo
     centres = {label: before.xy[labels == label].mean(axis=0) for label in set(labels)}
     assert min(centres, key=lambda label: np.linalg.norm(centres[label] - position)) == "rocket"
     assert win.map.point_rows().size == len(state.layout.ids)
+
+
+def drawn_positions(view, layout) -> np.ndarray:
+    """Where the scatter draws each of `layout`'s ids (in layout order)."""
+    rows = view.scatter.data["data"].astype(np.int64)
+    drawn = np.column_stack([view.scatter.data["x"], view.scatter.data["y"]])
+    where = np.searchsorted(view.state.collection.ids[rows], layout.ids, sorter=np.argsort(rows))
+    return drawn[np.argsort(rows)][where]
+
+
+def test_the_quick_map_shows_at_once_and_umap_replaces_it_keeping_the_selection(qtbot, window, indexed_folder):
+    """A cold layout process whose fit is held back (its lock taken by the test), so that the
+    quick map is certainly on screen, and used, before UMAP's arrives."""
+    state, view = window.state, window.map
+    process = layout_worker.shared_process()
+    process.stop()  # cold: the next fit starts a new child
+    with process._lock:
+        window.open_folder(indexed_folder)
+        qtbot.waitUntil(lambda: state.layout is not None, timeout=60_000)
+        quick = state.layout
+        assert quick.kind == QUICK and len(quick.ids) == len(state.collection) == 28
+        assert sorted(view.point_rows()) == list(range(28))
+        np.testing.assert_allclose(drawn_positions(view, quick), quick.xy, rtol=1e-6)
+        assert view.layout_label.text() == "Quick layout \u2014 refining\u2026" and state.layout_refining
+        # The selection works on the quick map.
+        rows, xy = point_table(view)
+        x1 = np.median(xy[:, 0]) + 1e-6
+        view.select_in_rect(QRectF(QPointF(xy[:, 0].min() - 1, xy[:, 1].min() - 1),
+                                   QPointF(x1, xy[:, 1].max() + 1)))
+        selected = np.sort(rows[xy[:, 0] <= x1])
+        assert 0 < len(selected) < 28 and np.array_equal(state.selection, selected)
+        qtbot.wait(300)
+        assert state.layout is quick  # UMAP is still waiting for the lock
+    qtbot.waitUntil(lambda: state.layout.kind == UMAP, timeout=120_000)
+    umap_layout = state.layout
+    assert sorted(umap_layout.ids) == sorted(quick.ids)
+    qtbot.waitUntil(lambda: not view.in_transition() and not state.layout_refining, timeout=10_000)
+    assert view.layout_label.text() == "UMAP"
+    # Every point is drawn at its own UMAP position, and the selection followed its images.
+    np.testing.assert_allclose(drawn_positions(view, umap_layout), umap_layout.xy, rtol=1e-6)
+    assert np.array_equal(state.selection, selected)
+    rings = np.column_stack([view.selection_rings.data["x"], view.selection_rings.data["y"]])
+    ring_rows = view.selection_rings.data["data"].astype(np.int64)
+    assert sorted(ring_rows) == selected.tolist()
+    _, expected = umap_layout.positions_of(state.collection.ids[ring_rows])
+    np.testing.assert_allclose(rings, expected, rtol=1e-6)
+
+
+def test_the_points_glide_from_the_quick_layout_to_umaps(qtbot, ready_window):
+    """Mid-transition every point lies between its two places, and the hit tests follow."""
+    win, state, view = ready_window, ready_window.state, ready_window.map
+    umap_layout = state.layout
+    quick = quick_layout(state.collection.vectors, state.collection.ids)
+    state.set_layout(quick)
+    state.set_layout(umap_layout)
+    assert view.in_transition()
+    view._transition.pause()
+    view._transition.setCurrentTime(scatter.TRANSITION_MS // 2)
+    halfway = drawn_positions(view, umap_layout)
+    middle = (quick.xy.astype(np.float64) + umap_layout.xy) / 2
+    # InOutCubic is exactly half-way at half the time.
+    np.testing.assert_allclose(halfway, middle, rtol=1e-5, atol=1e-5)
+    view._transition.setCurrentTime(scatter.TRANSITION_MS)
+    view._transition.resume()
+    qtbot.waitUntil(lambda: not view.in_transition(), timeout=5000)
+    np.testing.assert_allclose(drawn_positions(view, umap_layout), umap_layout.xy, rtol=1e-6)
