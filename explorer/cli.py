@@ -18,6 +18,7 @@ from .core.backends import BackendUnavailable
 from .core.models import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
 from .core.store import CollectionError, folder_dir, indexed_models
 from .core.tasks import CancelToken
+from .logs import DEFAULT_LEVEL, LEVEL_OPTION, LEVELS, log_file, log_to_stderr, take_level_option
 
 
 class UserError(Exception):
@@ -286,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--self-test", action="store_true",
                         help="check the installation: index the sample offscreen, query it, exit 0 if all works")
+    parser.add_argument(LEVEL_OPTION, choices=LEVELS, default=None,  # taken out of argv by main
+                        help=f"detail of the log: the app's log file ({log_file()}), or stderr for a command")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_model(p: argparse.ArgumentParser, default: str | None) -> None:
@@ -362,13 +365,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if argv[:1] == [WORKER_FLAG]:  # the frozen app starting its own map process
         return worker_main()
+    argv, log_level = take_level_option(argv)
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if not argv or argv[0] == "open" or (argv[0] not in commands and not argv[0].startswith("-")):
         from .app import main as app_main  # no command, or a folder: the desktop app
 
-        return app_main(argv)
+        return app_main(argv, log_level=log_level or DEFAULT_LEVEL)
     args = parser.parse_args(argv)
+    if log_level:
+        log_to_stderr(log_level)
     try:
         if getattr(args, "model", None):
             get_spec(args.model)

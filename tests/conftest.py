@@ -1,6 +1,8 @@
 """Test-wide set-up: no display, and never the user's own data directory or settings."""
 
+import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,3 +38,18 @@ def lite0():
 def photo_folder(tmp_path) -> Path:
     """A small folder of real photographs: 4 labels x 7 variants."""
     return copy_sample(tmp_path / "photos", ["cat", "coffee", "rocket", "astronaut"])
+
+
+@pytest.fixture
+def restored_logging(monkeypatch):
+    """For tests that set up the app's log: the package logger and sys.excepthook are restored
+    after. Yields what the exception hook before the log's gets."""
+    package = logging.getLogger("explorer")
+    handlers, level = list(package.handlers), package.level
+    earlier = []  # what the hook before ours got (pytest-qt's own would fail the test)
+    monkeypatch.setattr(sys, "excepthook", lambda *info: earlier.append(info))
+    yield earlier
+    for handler in package.handlers[len(handlers):]:
+        handler.close()
+    package.handlers[:] = handlers
+    package.setLevel(level)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent,
+    QIcon, QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
@@ -15,6 +19,7 @@ from ..core.backends import BackendUnavailable
 from ..core.catalog import FolderError
 from ..core.models import WeightsUnavailable
 from ..core.store import CollectionError
+from ..logs import log_file
 from ..resources import icon_path
 from .analysis_panels import install_analysis
 from .grid import GridView
@@ -27,6 +32,7 @@ from .state import OPENING, AppState
 from .thumbnails import ThumbnailCache
 from .workers import Tasks
 
+log = logging.getLogger(__name__)
 MAX_RECENT = 8
 
 
@@ -176,6 +182,8 @@ class MainWindow(QMainWindow):
         self.backend_actions.triggered.connect(lambda action: self.set_backend(action.data()))
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "Show &log", self.show_log, None,
+                     f"Open the log file (what happened in this and earlier sessions): {log_file()}")
         self._action(help_menu, "&About Explorer", self._about)
         self._refresh_recent_menu()
 
@@ -298,7 +306,19 @@ class MainWindow(QMainWindow):
         self.show_error(titles.get(name.rsplit("-", 1)[0] if name.startswith("embed-query") else name,
                                    "Something went wrong"), text)
 
+    def show_log(self) -> bool:
+        """Open the log file in the desktop's viewer for text; False (with a message) if none."""
+        path = log_file()
+        if not path.exists():
+            self.show_error("No log yet", f"Nothing has been logged to {path} yet.")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.show_error("Could not open the log", f"The log is {path}.")
+            return False
+        return True
+
     def show_error(self, title: str, text: str) -> None:
+        log.warning("shown to the user: %s: %s", title, text)
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setObjectName("errorDialog")
         box.open()  # non-modal: the app keeps working (and tests are not blocked)

@@ -1,6 +1,8 @@
 """The main window end to end: open, index in the background, cancel, errors, settings."""
 
 import numpy as np
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from helpers import copy_sample
@@ -106,3 +108,41 @@ def test_backend_choice_is_remembered_and_the_status_bar_names_what_ran(qtbot, w
     finally:
         actions["auto"].trigger()  # the settings outlive this test
     assert window.state.backend == "auto" and window.backend_label.text() == "Automatic"
+
+
+class UrlCatcher(QObject):
+    """Stands in for the desktop's file viewer (Qt's own hook for it, QDesktopServices)."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    @Slot(QUrl)
+    def open(self, url):
+        self.urls.append(url)
+
+
+def test_the_log_file_records_the_milestones_and_help_opens_it(qtbot, window, tmp_path, monkeypatch,
+                                                               restored_logging):
+    from explorer import logs
+
+    monkeypatch.setenv("EXPLORER_LOG_DIR", str(tmp_path / "logs"))
+    path = logs.log_to_file("info")
+    folder = copy_sample(tmp_path / "photos", ["cat", "coffee"])
+    (folder / "broken.jpg").write_text("not a photo")
+    window.open_folder(folder)
+    wait_until_ready(qtbot, window)
+    text = path.read_text()
+    for line in ("indexing started: ", "indexing finished: indexed ", "14 new", "forward pass: ",
+                 "skipped broken.jpg: not an image file", "collection opened: ", "14 images",
+                 "map shown: 14 points (quick), ", "map shown: 14 points (umap), "):
+        assert line in text, line
+    assert text.index("(quick)") < text.index("(umap)")
+    catcher = UrlCatcher()
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    try:
+        assert window.show_log()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [url.toLocalFile() for url in catcher.urls] == [str(path)]
+    assert any(a.text() == "Show &log" for a in window.menuBar().actions()[-1].menu().actions())
