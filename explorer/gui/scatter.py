@@ -18,8 +18,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QActionGroup, QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox, QGraphicsItem, QLabel, QMenu, QSizePolicy, QStackedLayout, QToolBar, QVBoxLayout,
-    QWidget,
+    QComboBox, QGraphicsItem, QLabel, QMenu, QStackedLayout, QToolBar, QVBoxLayout, QWidget,
 )
 
 from ..core.layout import QUICK, UMAP
@@ -35,6 +34,7 @@ from .thumbnails import ThumbnailCache
 SOURCE = "map"  # our name in state.selection_changed, to tell our own changes from others'
 IMAGE_MAP_MAX_POINTS = 300  # zoomed in to at most this many visible points: draw thumbnails
 TILE_PX = 64  # on-screen size of a thumbnail on the map
+LABEL_MARGIN_PX = 6  # the layout's name, this far from the map's lower-left corner
 HOVER_INTERVAL_MS = 30  # hover is handled at most this often, on the latest position
 RANGE_DEBOUNCE_MS = 60  # the image map follows zooming and panning once they pause
 TRANSITION_MS = 700  # quick layout -> UMAP: long enough to follow, short enough not to wait on
@@ -116,12 +116,6 @@ class MapView(QWidget):
         self.reset_action = QAction("Reset view", self, toolTip="Show the whole map",
                                     triggered=lambda *_: self.reset_view())
         self.toolbar.addAction(self.reset_action)
-        spacer = QWidget(self)
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.toolbar.addWidget(spacer)
-        self.layout_label = QLabel(self)
-        self.layout_label.setObjectName("mapLayoutKind")
-        self.toolbar.addWidget(self.layout_label)
 
         self.legend = QLabel(self, textFormat=Qt.TextFormat.RichText, wordWrap=True)
         self.legend.setToolTip("What the colours mean")
@@ -153,6 +147,10 @@ class MapView(QWidget):
         self.view_box.addItem(self.hover_ring, ignoreBounds=True)
         self.image_map = ThumbnailLayer(self.view_box, TILE_PX, z_value=10)
         self.preview = HoverPreview(self.plot)
+        # Which layout is shown, in the map's corner: a toolbar item would overflow a narrow dock.
+        self.layout_label = QLabel(self.plot.viewport())
+        self.layout_label.setObjectName("mapLayoutKind")
+        self.layout_label.setStyleSheet("color: #e8e8e8; background: rgba(30, 31, 34, 190); padding: 2px 6px;")
 
         pages = QWidget(self)
         self.pages = QStackedLayout(pages)
@@ -294,6 +292,13 @@ class MapView(QWidget):
             text, tip = "UMAP", "UMAP of the features (cosine): images near each other are similar"
         self.layout_label.setText(text)
         self.layout_label.setToolTip(tip)
+        self.layout_label.setVisible(bool(text))
+        self._place_layout_label()
+
+    def _place_layout_label(self) -> None:
+        self.layout_label.adjustSize()
+        viewport = self.plot.viewport()
+        self.layout_label.move(LABEL_MARGIN_PX, viewport.height() - self.layout_label.height() - LABEL_MARGIN_PX)
 
     def _start_transition(self, old_xy: np.ndarray, old_point_of_row: np.ndarray) -> None:
         """Glide each point from where it was to its new place (new points start in place)."""
@@ -468,6 +473,8 @@ class MapView(QWidget):
         if watched is self.plot.viewport() and event.type() == QEvent.Type.Leave:
             self._hover_timer.stop()
             self._end_hover()
+        elif watched is self.plot.viewport() and event.type() == QEvent.Type.Resize:
+            self._place_layout_label()
         return super().eventFilter(watched, event)
 
     def _clicked_at(self, view_pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:

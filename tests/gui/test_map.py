@@ -354,6 +354,8 @@ def test_the_quick_map_shows_at_once_and_umap_replaces_it_keeping_the_selection(
         assert sorted(view.point_rows()) == list(range(28))
         np.testing.assert_allclose(drawn_positions(view, quick), quick.xy, rtol=1e-6)
         assert view.layout_label.text() == "Quick layout \u2014 refining\u2026" and state.layout_refining
+        label = view.layout_label  # in the map's corner, whole, whatever the dock's width
+        assert label.isVisible() and view.plot.viewport().rect().contains(label.geometry())
         # The selection works on the quick map.
         rows, xy = point_table(view)
         x1 = np.median(xy[:, 0]) + 1e-6
