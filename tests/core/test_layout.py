@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core import layout_worker
+from explorer.core import layout as layout_module, layout_worker
 from explorer.core.graphs import cache_root
 from explorer.core.layout import QUICK, UMAP, Layout, align, compute_layout, extend_layout, principal_axes, quick_layout
 
@@ -64,7 +64,7 @@ def test_the_fit_runs_in_a_child_process_that_is_reused(tmp_path):
         import sys
         import time
         import numpy as np
-        from explorer.core import layout_worker
+        from explorer.core import layout as layout_module, layout_worker
         from explorer.core.layout import compute_layout
 
         rng = np.random.default_rng(0)
@@ -130,6 +130,17 @@ def test_the_quick_layout_separates_clusters_in_id_order():
     a, b = xy[60:], xy[:60]  # ids 60..119 are the first cluster's rows
     spread = max(a.std(axis=0).max(), b.std(axis=0).max())
     assert known.all() and np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) > 3 * spread
+
+
+def test_a_large_collection_finds_its_axes_on_a_sample_of_rows_and_lays_out_every_row(monkeypatch):
+    monkeypatch.setattr(layout_module, "AXES_SAMPLE_ROWS", 25)  # 120 rows: every 5th one
+    vectors = two_clusters()
+    sampled = quick_layout(vectors, np.arange(120))
+    _, sample_axes = principal_axes(vectors[::5])
+    expected = vectors @ sample_axes.T
+    np.testing.assert_allclose(sampled.xy - sampled.xy.mean(axis=0), expected - expected.mean(axis=0), atol=1e-4)
+    a, b = sampled.xy[:60], sampled.xy[60:]
+    assert np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) > 3 * max(a.std(axis=0).max(), b.std(axis=0).max())
 
 
 def test_align_undoes_a_turn_a_mirror_a_scale_and_a_shift():
