@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def _umap():
     0.1 s instead of 13.5 s (import 2-3 s)."""
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
+    from numba.core.errors import NumbaWarning
+
+    # A few (pynndescent's nn_descent) hold dynamic globals: numba would print so at every fit (its
+    # message starts with colour codes) and compiles them anew each session.
+    warnings.filterwarnings("ignore", ".*Cannot cache compiled function", NumbaWarning)
 
     import umap
     import pynndescent  # noqa: F401 (imported by umap; named for the loop below)
