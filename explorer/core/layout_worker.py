@@ -57,8 +57,7 @@ def _umap():
     # message starts with colour codes) and compiles them anew each session.
     warnings.filterwarnings("ignore", ".*Cannot cache compiled function", NumbaWarning)
 
-    import umap
-    import pynndescent  # noqa: F401 (imported by umap; named for the loop below)
+    import umap  # imports pynndescent too
 
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] in ("umap", "pynndescent"):
