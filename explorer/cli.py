@@ -7,6 +7,7 @@ can pipe them.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import signal
 import sys
@@ -368,7 +369,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv, log_level = take_level_option(argv)
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    if not argv or argv[0] == "open" or (argv[0] not in commands and not argv[0].startswith("-")):
+    first = argv[0] if argv else ""
+    if first and first not in commands | {"open"} and not first.startswith("-") and not Path(first).exists():
+        # A mistyped command must not open a window that a script would wait on.
+        close = difflib.get_close_matches(first, sorted(commands), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f"; the commands: {', '.join(sorted(commands))}"
+        print(f"explorer: error: '{first}' is neither a command nor a folder{hint}", file=sys.stderr)
+        return 2
+    if not argv or first == "open" or (first not in commands and not first.startswith("-")):
         from .app import main as app_main  # no command, or a folder: the desktop app
 
         return app_main(argv, log_level=log_level or DEFAULT_LEVEL)

@@ -159,3 +159,12 @@ def test_self_test_runs_the_app_on_the_sample_and_leaves_no_trace(tmp_path):
     assert "dropped cat-original.jpg: top results cat-original.jpg" in result.stdout
     after = sorted(p.name for p in data_root().iterdir()) if data_root().exists() else []
     assert after == before  # its index went to a temporary folder, since removed
+
+
+def test_a_mistyped_command_is_an_error_in_the_terminal_not_a_window(tmp_path):
+    """A script that mistypes a command must not wait on a window (no display is needed to see it)."""
+    typo = explorer("serach", tmp_path / "q.jpg", check=False)
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    assert typo.stderr.strip() == "explorer: error: 'serach' is neither a command nor a folder (did you mean 'search'?)"
+    unknown = explorer("frobnicate", check=False)
+    assert unknown.returncode == 2 and "the commands: " in unknown.stderr and "index" in unknown.stderr
