@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -168,3 +169,27 @@ def test_a_mistyped_command_is_an_error_in_the_terminal_not_a_window(tmp_path):
     assert typo.stderr.strip() == "explorer: error: 'serach' is neither a command nor a folder (did you mean 'search'?)"
     unknown = explorer("frobnicate", check=False)
     assert unknown.returncode == 2 and "the commands: " in unknown.stderr and "index" in unknown.stderr
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated to 4 KB"])
+def test_a_damaged_thumbnail_cache_is_set_aside_and_search_info_index_work(tmp_path, damage):
+    folder = copy_sample(tmp_path / "photos", ["cat", "coffee"])
+    explorer("index", folder)
+    query = ("search", folder, "--query", folder / "cat" / "cat-flip.jpg", "--k", "10", "--json")
+    before = json.loads(explorer(*query).stdout)
+    thumbs = folder_dir(folder) / "thumbs.sqlite"
+    size = thumbs.stat().st_size
+    assert size > 8192  # 14 thumbnails
+    if damage == "random bytes":
+        thumbs.write_bytes(random.Random(0).randbytes(size))
+    else:
+        with open(thumbs, "r+b") as f:
+            f.truncate(4096)
+    for command in (query, ("info", folder), ("index", folder), query):
+        result = explorer(*command)
+        assert "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout) == before
+    # The damaged file is kept for a bug report, its bytes as they were.
+    [kept] = [p for p in thumbs.parent.iterdir() if p.name.startswith("thumbs.sqlite.damaged-")
+              and not p.name.endswith(("-wal", "-shm"))]
+    assert kept.stat().st_size == (size if damage == "random bytes" else 4096)

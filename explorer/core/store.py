@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -32,6 +33,7 @@ import platformdirs
 
 from .catalog import FileEntry
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _SHARD = re.compile(r"shard-(\d{6})\.npy$")
 
@@ -122,11 +124,25 @@ class ThumbnailStore:
     """JPEG thumbnails keyed by relative path and fingerprint; shared by every model."""
 
     def __init__(self, path: Path):
-        self.db = _connect(path)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS thumbs (path TEXT PRIMARY KEY, size INTEGER, "
-            "mtime_ns INTEGER, jpeg BLOB NOT NULL)"
-        )
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as err:  # not a database, malformed: it is only a cache
+            aside = _set_aside(path)
+            log.warning("the thumbnail cache %s was damaged (%s): moved to %s; thumbnails are made "
+                        "again from the photos", path, err, aside.name)
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = _connect(path)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS thumbs (path TEXT PRIMARY KEY, size INTEGER, "
+                       "mtime_ns INTEGER, jpeg BLOB NOT NULL)")
+            db.execute("SELECT count(*) FROM (SELECT 1 FROM thumbs LIMIT 1)").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def put_many(self, items: Iterable[tuple[FileEntry, bytes]]) -> None:
         rows = [(e.path, e.size, e.mtime_ns, sqlite3.Binary(jpeg)) for e, jpeg in items]
@@ -150,6 +166,20 @@ class ThumbnailStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL files) out of the way, kept for a bug report."""
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 0
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    while aside.exists():  # damaged twice within a second: keep both
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            source.replace(f"{aside}{suffix}")
+    return aside
 
 
 @contextmanager
