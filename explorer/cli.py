@@ -370,14 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     first = argv[0] if argv else ""
-    if first and first not in commands | {"open"} and not first.startswith("-") and not Path(first).exists():
-        # A mistyped command must not open a window that a script would wait on.
-        close = difflib.get_close_matches(first, sorted(commands), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f"; the commands: {', '.join(sorted(commands))}"
-        print(f"explorer: error: '{first}' is neither a command nor a folder{hint}", file=sys.stderr)
-        return 2
-    if not argv or first == "open" or (first not in commands and not first.startswith("-")):
-        from .app import main as app_main  # no command, or a folder: the desktop app
+    if first not in commands and not first.startswith("-"):  # no command, or a folder: the desktop app
+        if first not in ("", "open") and not Path(first).exists():
+            # A mistyped command must not open a window that a script would wait on.
+            close = difflib.get_close_matches(first, sorted(commands), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; the commands: {', '.join(sorted(commands))}"
+            print(f"explorer: error: '{first}' is neither a command nor a folder{hint}", file=sys.stderr)
+            return 2
+        from .app import main as app_main
 
         return app_main(argv, log_level=log_level or DEFAULT_LEVEL)
     args = parser.parse_args(argv)

@@ -138,7 +138,7 @@ class ThumbnailStore:
         try:
             db.execute("CREATE TABLE IF NOT EXISTS thumbs (path TEXT PRIMARY KEY, size INTEGER, "
                        "mtime_ns INTEGER, jpeg BLOB NOT NULL)")
-            db.execute("SELECT count(*) FROM (SELECT 1 FROM thumbs LIMIT 1)").fetchone()
+            db.execute("SELECT 1 FROM thumbs LIMIT 1").fetchone()  # a damaged page shows here
         except BaseException:
             db.close()
             raise

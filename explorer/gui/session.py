@@ -214,11 +214,14 @@ class Session(QObject):
         collection, layout = quick
         shown = self.state.layout
         if self.state.collection is collection and (shown is None or shown.kind == QUICK):
-            self._set_layout(layout, f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for")
+            self._set_layout(layout, self._since_asked())
 
     def _layout_ready(self, collection: SearchIndex, layout: Layout | None) -> None:
         if layout is not None and self.state.collection is collection:
-            self._set_layout(layout, f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for")
+            self._set_layout(layout, self._since_asked())
+
+    def _since_asked(self) -> str:
+        return f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for"
 
     def _set_layout(self, layout: Layout, when: str) -> None:
         self.state.set_layout(layout)  # the map view draws it before this returns
