@@ -19,7 +19,8 @@ from .core.backends import BackendUnavailable
 from .core.models import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
 from .core.store import CollectionError, folder_dir, indexed_models
 from .core.tasks import CancelToken
-from .logs import DEFAULT_LEVEL, LEVEL_OPTION, LEVELS, log_file, log_to_stderr, take_level_option
+from .logs import (DEFAULT_LEVEL, LEVEL_OPTION, LEVELS, log_file, log_to_stderr, take_level_option,
+                   warnings_to_stderr)
 
 
 class UserError(Exception):
@@ -247,6 +248,30 @@ def _human(size: int) -> str:
     return str(size)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .core.check import check_folder
+
+    folder = _folder(args.folder)
+    if not indexed_models(folder):
+        raise UserError(f"{folder} has not been indexed yet: run  explorer index {folder}")
+    damaged = check_folder(folder)
+    for damage in damaged:
+        print(damage)
+    if not damaged:
+        print(f"the collection of {folder} is sound ({', '.join(indexed_models(folder))})")
+        return 0
+    if not args.repair:
+        print(f"{len(damaged)} damaged file(s); `explorer check --repair {folder}` (or `explorer index "
+              f"{folder}`) repairs them", file=sys.stderr)
+        return 1
+    for model in indexed_models(folder):
+        print(_run_index(folder, model, args).summary())
+    left = check_folder(folder)
+    for damage in left:
+        print(f"still damaged: {damage}")
+    return 1 if left else 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':20s} {'dim':>5s}  {'offline':8s} description")
     for spec in list_specs():
@@ -344,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_model(p, None)
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("check", help="list the damaged files of a folder's collection (and repair them)")
+    p.add_argument("folder")
+    p.add_argument("--repair", action="store_true", help="repair what is damaged: embed again what was lost")
+    p.add_argument("--backend", default=backends.AUTO, choices=(backends.AUTO, *backends.BACKENDS),
+                   help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("models", help="available backbones and inference backends")
     p.set_defaults(func=cmd_models)
 
@@ -383,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if log_level:
         log_to_stderr(log_level)
+    else:
+        warnings_to_stderr()
     try:
         if getattr(args, "model", None):
             get_spec(args.model)

@@ -74,6 +74,14 @@ def log_to_file(level: str = DEFAULT_LEVEL) -> Path | None:
     return path
 
 
+def warnings_to_stderr() -> None:
+    """A command's warnings (a repaired collection file) as plain lines: 'explorer: repaired ...'."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("explorer: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger("explorer").addHandler(handler)
+
+
 def log_to_stderr(level: str = DEFAULT_LEVEL) -> None:
     _attach(logging.StreamHandler(), level)
 

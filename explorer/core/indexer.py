@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from . import catalog
 from .ann import AnnIndex
 from .embed import embed_batches
 from .models import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
-from .store import Collection, Embedded
+from .store import REPAIR, Collection, Embedded, folder_dir, storage_error
 from .tasks import Progress, no_progress
 
 # Scan problems (symlink loops, unreadable folders) have no fingerprint; this one marks them.
@@ -34,6 +35,7 @@ class IndexReport:
     seconds: float = 0.0
     cancelled: bool = False
     skipped_reasons: list[tuple[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # damage found and repaired, one line each
 
     @property
     def images_per_second(self) -> float:
@@ -57,13 +59,18 @@ def index_folder(
     decode_workers: int | None = None,
     on_batch: Callable[[list[int], list[str], np.ndarray], None] | None = None,
     backend: str = "auto",
+    verify: bool = True,
 ) -> IndexReport:
-    """Build or update the collection of `folder`. Safe to interrupt at any point.
+    """Build or update the collection of `folder`, repairing any damage. Safe to interrupt at
+    any point.
 
     Raises catalog.FolderError when the folder is unusable, models.WeightsUnavailable when the
-    model cannot be loaded. `on_batch(ids, relative_paths, vectors)` receives each committed
-    batch (the GUI uses it to fill the grid as vectors arrive). `backend` runs the forward pass
-    when `model` is a name (backends.py); every backend makes the same vectors.
+    model cannot be loaded, store.StorageError when the data directory fails (full, read-only):
+    what was committed stays usable. `on_batch(ids, relative_paths, vectors)` receives each
+    committed batch (the GUI uses it to fill the grid as vectors arrive). `backend` runs the
+    forward pass when `model` is a name (backends.py); every backend makes the same vectors.
+    `verify` reads every stored vector to check it (store.Collection.verify_vectors); a caller
+    that has just read them all (the app, on opening) passes False.
     """
     started = time.perf_counter()
     folder = Path(folder).resolve()
@@ -76,10 +83,13 @@ def index_folder(
     sha256 = loaded.weights_sha256 if loaded else fetch_weights(spec, progress)[1]
     collection = Collection(
         folder, spec.name, spec.dim,
-        {"weights_sha256": sha256, "preprocessing": spec.preprocessing.describe()},
+        {"weights_sha256": sha256, "preprocessing": spec.preprocessing.describe()}, REPAIR,
     )
     try:
-        report = IndexReport(folder, spec.name)
+        if verify:
+            progress(0, 0, "checking the stored vectors")
+            collection.verify_vectors()
+        report = IndexReport(folder, spec.name, repaired=[d.repaired() for d in collection.damage])
         problems = {p.path: p.reason for p in scan.problems}
         scanned = scan.files + [catalog.FileEntry(p, _NO_FINGERPRINT, _NO_FINGERPRINT) for p in problems]
         changes = catalog.diff(scanned, collection.known())
@@ -137,6 +147,10 @@ def index_folder(
             ann = AnnIndex.build(vectors, ids)
         if ann is not None:
             ann.save(collection.dir, collection.generation)
+    except (OSError, sqlite3.Error) as err:  # the data directory failing: full, read-only, ...
+        if storage := storage_error(err, "saving", folder, folder_dir(folder), collection.count):
+            raise storage from err
+        raise
     finally:
         collection.close()
     report.seconds = time.perf_counter() - started

@@ -29,7 +29,7 @@ from .tasks import Progress, no_progress
 
 log = logging.getLogger(__name__)
 N_NEIGHBOURS = 15
-_LAYOUT_FILE = "layout.npz"
+LAYOUT_FILE = "layout.npz"
 QUICK, UMAP = "quick", "umap"  # Layout.kind: the principal-axes stand-in, or the real map
 # Axes found on 20k of 100k rows keep as much of the variance as all rows' (within 2% on
 # bench_layout's vectors) in a fifth of the time: on all rows the quick map took 1.0 s alone and
@@ -52,14 +52,14 @@ class Layout:
         return known, self.xy[rows[known]] if len(self.ids) else np.empty((0, 2), np.float32)
 
     def save(self, directory: Path, generation: int) -> None:
-        tmp = temp_beside(directory / _LAYOUT_FILE).with_suffix(".npz")  # np.savez adds .npz otherwise
+        tmp = temp_beside(directory / LAYOUT_FILE).with_suffix(".npz")  # np.savez adds .npz otherwise
         np.savez(tmp, ids=self.ids, xy=self.xy, generation=np.int64(generation))
-        os.replace(tmp, directory / _LAYOUT_FILE)
+        os.replace(tmp, directory / LAYOUT_FILE)
 
     @classmethod
     def load(cls, directory: Path) -> "Layout | None":
         try:
-            with np.load(directory / _LAYOUT_FILE, allow_pickle=False) as data:
+            with np.load(directory / LAYOUT_FILE, allow_pickle=False) as data:
                 return cls(data["ids"], data["xy"])
         except (OSError, KeyError, ValueError):
             return None

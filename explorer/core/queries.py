@@ -1,8 +1,9 @@
-"""Named queries, kept with the collection: `<collection dir>/queries.json`.
+"""Named queries, kept with the collection: `<folder's data dir>/saved/<model>/queries.json`.
 
 A query's examples store their vectors, not only their paths: an example dropped in from outside
 the folder (or since deleted) still works after a restart, and nothing is embedded again. The
-file lives in the per-model collection directory, so vectors of two models are never mixed.
+file is kept per model, so vectors of two models are never mixed, and apart from the derived data
+(store.saved_dir), so a repair or rebuild of the collection never loses it.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class QueryBook:
 
     def save(self, directory: Path) -> None:
         """Write atomically: a crash leaves the previous file or the new one, never half of one."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
         write_json_atomic(Path(directory) / FILE_NAME,
                           {"format": FORMAT_VERSION, "queries": [q.to_json() for q in self]})
 

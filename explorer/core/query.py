@@ -12,7 +12,7 @@ from .analysis import label_codes
 from .ann import EXACT_BELOW, AnnIndex, exact_search
 from .catalog import name_order
 from .models import DEFAULT_MODEL
-from .store import Collection, CollectionError, indexed_models, read_folder_manifest
+from .store import REFUSE, Collection, CollectionError, indexed_models, read_folder_manifest
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,20 @@ class SearchIndex:
         self._name_order: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def open(cls, folder: str | Path, model: str | None = None) -> "SearchIndex":
+    def open(cls, folder: str | Path, model: str | None = None, on_damage: str = REFUSE) -> "SearchIndex":
+        """Raises store.CollectionDamaged for damage only re-embedding repairs, unless `on_damage`
+        is REPAIR: then damaged images are left out (`collection.damage` says which files), for
+        the next index run to embed again."""
         folder = Path(folder).resolve()
         model = model or default_model_for(folder)
         if model not in indexed_models(folder):
             raise CollectionError(f"{folder} has not been indexed with {model} yet")
-        return cls(Collection.open_existing(folder, model))
+        collection = Collection.open_existing(folder, model, on_damage)
+        try:
+            return cls(collection)
+        except BaseException:
+            collection.close()
+            raise
 
     def apply_batch(self, ids: list[int], paths: list[str], vectors: np.ndarray) -> np.ndarray:
         """Take in a freshly indexed batch (while indexing runs); returns the rows it landed on.

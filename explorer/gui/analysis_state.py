@@ -76,7 +76,7 @@ class AnalysisState:
 
     def _collection_changed(self) -> None:
         c = self.state.collection
-        directory = c.collection.dir if c is not None else None
+        directory = c.collection.saved_dir if c is not None else None
         if directory == self.directory and directory is not None:
             return  # a reload of the same collection (after indexing): keep what is shown
         self.directory = directory

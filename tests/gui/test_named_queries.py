@@ -314,7 +314,7 @@ def test_drops_on_the_negative_strip(qtbot, ready_window, panels, lite0, tmp_pat
 def test_a_damaged_queries_file_is_reported_not_fatal(qtbot, ready_window):
     from PySide6.QtWidgets import QMessageBox
 
-    directory = ready_window.state.collection.collection.dir
+    directory = ready_window.state.collection.collection.saved_dir
     (directory / "queries.json").write_text("{not json")
     panels = ready_window.analysis_panels
     panels.state.directory = None  # as when the collection is opened afresh

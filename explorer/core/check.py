@@ -1,0 +1,50 @@
+"""`explorer check`: everything damaged in a folder's collection, found without changing anything
+(like `git fsck`). Repairing is indexing: `index_folder` opens the collection with REPAIR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .ann import AnnIndex
+from .layout import LAYOUT_FILE, Layout
+from .store import REPORT, Collection, CollectionDamaged, Damage, folder_dir, indexed_models
+
+
+def check_folder(folder: Path) -> list[Damage]:
+    """The damaged files of every model's collection of `folder`; reads every stored vector."""
+    base = folder_dir(folder)
+    found: list[Damage] = []
+    manifest = base / "folder.json"
+    try:
+        json.loads(manifest.read_text())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as err:
+        found.append(Damage(manifest, f"not readable: {err}", "written again"))
+    for model in indexed_models(folder):
+        try:
+            collection = Collection.open_existing(folder, model, REPORT)
+        except CollectionDamaged as err:  # without its index.sqlite nothing else can be checked
+            found.append(err.damage)
+            continue
+        try:
+            collection.verify_vectors()
+            found += collection.damage
+            found += _caches(collection)
+        finally:
+            collection.close()
+    return found
+
+
+def _caches(collection: Collection) -> list[Damage]:
+    """The search graph and the map: caches, made again when unreadable (on the next search or
+    opening), but a check lists them."""
+    found = []
+    if collection.count() and AnnIndex.load(collection.dir, collection.dim, collection.generation) is None:
+        found.append(Damage(collection.dir / "hnsw.bin", "unreadable or out of date",
+                            "the search graph is built again from the vectors"))
+    layout = collection.dir / LAYOUT_FILE
+    if layout.exists() and Layout.load(collection.dir) is None:
+        found.append(Damage(layout, "unreadable", "the map is computed again"))
+    return found
