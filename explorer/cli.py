@@ -204,6 +204,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     model = args.model or default_model_for(folder)
     collection = Collection.open_existing(folder, model)
     try:
+        collection.verify_vectors()  # a damaged shard is an error naming it, not a silent 'images 14'
         meta = collection.meta()
         skipped = collection.skipped()
         info = {

@@ -69,8 +69,8 @@ def index_folder(
     what was committed stays usable. `on_batch(ids, relative_paths, vectors)` receives each
     committed batch (the GUI uses it to fill the grid as vectors arrive). `backend` runs the
     forward pass when `model` is a name (backends.py); every backend makes the same vectors.
-    `verify` reads every stored vector to check it (store.Collection.verify_vectors); a caller
-    that has just read them all (the app, on opening) passes False.
+    `verify` reads every stored vector to check it (store.Collection.verify_vectors: 0.1 s at
+    100k images).
     """
     started = time.perf_counter()
     folder = Path(folder).resolve()

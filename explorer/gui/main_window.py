@@ -18,7 +18,7 @@ from ..core import backends
 from ..core.backends import BackendUnavailable
 from ..core.catalog import FolderError
 from ..core.models import WeightsUnavailable
-from ..core.store import CollectionError
+from ..core.store import CollectionError, data_root, folder_dir
 from ..logs import log_file
 from ..resources import icon_path
 from .analysis_panels import install_analysis
@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.state.backend_changed.connect(self._backend_changed)
         self.tasks.failed.connect(self._task_failed)
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
+        self.session.repairing.connect(self._repairing)
         self.session.indexing_finished.connect(self._indexing_finished)
         self.setAcceptDrops(True)  # files dropped anywhere on the window (see dropEvent)
         self._restore_settings()
@@ -150,6 +151,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Re-index folder", self.session.reindex, "F5",
                      "Look for new, changed and deleted files")
+        self._action(file_menu, "Re&build collection...", self.confirm_rebuild, None,
+                     "Embed every photo again, from scratch (named queries are kept)")
+        self._action(file_menu, "Show collection &files", self.show_collection_files, None,
+                     "Open the folder where this collection's index, vectors and thumbnails are kept")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -302,7 +307,7 @@ class MainWindow(QMainWindow):
         known = (FolderError, WeightsUnavailable, CollectionError, BackendUnavailable, OSError)
         text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
         titles = {"index": "Indexing failed", "open": "Could not open the collection",
-                  "layout": "Could not compute the map", "embed-query": "Could not use the query"}
+                  "rebuild": "Could not rebuild the collection", "layout": "Could not compute the map", "embed-query": "Could not use the query"}
         self.show_error(titles.get(name.rsplit("-", 1)[0] if name.startswith("embed-query") else name,
                                    "Something went wrong"), text)
 
@@ -314,6 +319,36 @@ class MainWindow(QMainWindow):
             return False
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
             self.show_error("Could not open the log", f"The log is {path}.")
+            return False
+        return True
+
+    def _repairing(self, text: str) -> None:
+        self.statusBar().showMessage("Repairing the collection: damaged files found (see Help > Show log)", 15000)
+        box = QMessageBox(QMessageBox.Icon.Information, "Repairing the collection",
+                          "Some files of this collection were damaged. Explorer is making them again "
+                          "from your photos (your photos are never changed):", QMessageBox.StandardButton.Ok, self)
+        box.setInformativeText(text)
+        box.setObjectName("repairNotice")
+        box.setWindowModality(Qt.WindowModality.NonModal)  # the grid fills as the repair embeds again
+        box.show()
+
+    def confirm_rebuild(self) -> None:
+        if self.state.folder is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Rebuild collection",
+                          f"Embed every photo of {self.state.folder} again, from scratch?",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("For a collection that behaves oddly: its index, vectors, map and "
+                               "thumbnails are made again. Your photos and named queries are kept.")
+        box.addButton("Rebuild", QMessageBox.ButtonRole.AcceptRole).clicked.connect(self.session.rebuild)
+        box.setObjectName("rebuildQuestion")
+        box.open()
+
+    def show_collection_files(self) -> bool:
+        folder = self.state.folder
+        where = folder_dir(folder) if folder is not None else data_root()
+        if not where.is_dir() or not QDesktopServices.openUrl(QUrl.fromLocalFile(str(where))):
+            self.show_error("Could not show the files", f"This collection's files are kept in {where}.")
             return False
         return True
 

@@ -20,7 +20,7 @@ from ..core.indexer import IndexReport, index_folder
 from ..core.layout import QUICK, Layout, compute_layout, extend_layout
 from ..core.models import DEFAULT_MODEL
 from ..core.query import SearchIndex, default_model_for
-from ..core.store import indexed_models
+from ..core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
 from .embedding import cached_model, loaded_model
 from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
@@ -30,7 +30,15 @@ YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint
 
 
 def _open_index(folder: Path, model: str) -> SearchIndex | None:
-    return SearchIndex.open(folder, model) if model in indexed_models(folder) else None
+    """The index, as fast as it opens (the re-index that follows every opening reads every page
+    of index.sqlite); damage met on the way is repaired (`collection.damage` says what), and
+    what it lost is embedded again by that re-index."""
+    if model not in indexed_models(folder):
+        return None
+    try:
+        return SearchIndex.open(folder, model, REFUSE)
+    except CollectionDamaged:
+        return SearchIndex.open(folder, model, REPAIR)
 
 
 def _open_with_layout(folder: Path, model: str, transform: bool = False
@@ -71,6 +79,7 @@ class Session(QObject):
 
     indexing_finished = Signal(object)  # IndexReport
     query_failed = Signal(str)
+    repairing = Signal(str)  # what was damaged and what is being done again, for the user
 
     def __init__(self, state: AppState, tasks: Tasks, parent: QObject | None = None):
         super().__init__(parent)
@@ -101,8 +110,38 @@ class Session(QObject):
     def _opened(self, folder: Path, model: str, opened: tuple[SearchIndex, Layout | None] | None) -> None:
         if opened is None:  # never indexed: the collection appears with the first batch
             self.reindex()
-        else:  # re-index once the views are up: its scan would compete with them for the GIL
-            self._show(*opened, then=self.reindex)
+            return
+        self._report_damage([d.repaired() for d in opened[0].collection.damage])
+        # Re-index once the views are up: its scan would compete with them for the GIL.
+        self._show(*opened, then=self.reindex)
+
+    def _report_damage(self, repaired: list[str]) -> None:
+        if repaired:
+            self.repairing.emit("\n".join(repaired))
+
+    def rebuild(self) -> None:
+        """Make the whole collection again from the photos (named queries are kept): for damage
+        no check finds. The open collection is closed first; indexing shows its progress."""
+        state = self.state
+        if state.folder is None or self._shut_down:
+            return
+        folder, model = state.folder, state.model
+        indexing = self.tasks.latest("index")  # it writes the files about to go: let it stop first
+        for name in ("open", "index", "layout"):
+            self.tasks.cancel(name)
+        self._close_collection()
+        state.set_collection(None, folder, model)
+
+        def discard() -> None:
+            state.set_indexing(IndexingStatus(True, 0, 0, "discarding the old collection"))
+            log.info("rebuilding the collection of %s (%s)", folder, model)
+            self.tasks.start("rebuild", discard_derived, folder, model, on_result=lambda _: self.reindex(),
+                             ).failed.connect(self._indexing_ended)
+
+        if indexing is not None:
+            indexing.finished.connect(discard)
+        else:
+            discard()
 
     def _show(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None = None) -> None:
         log.info("collection opened: %s, %d images (%s)", index.folder, len(index), index.collection.model)
@@ -169,6 +208,7 @@ class Session(QObject):
         for path, reason in report.skipped_reasons:
             log.info("skipped %s: %s", path, reason)
         self.state.set_backend_in_use(report.backend)
+        self._report_damage(report.repaired)
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:

@@ -315,6 +315,7 @@ def test_a_damaged_queries_file_is_reported_not_fatal(qtbot, ready_window):
     from PySide6.QtWidgets import QMessageBox
 
     directory = ready_window.state.collection.collection.saved_dir
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "queries.json").write_text("{not json")
     panels = ready_window.analysis_panels
     panels.state.directory = None  # as when the collection is opened afresh
