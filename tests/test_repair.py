@@ -3,7 +3,6 @@ the issue's table done to a real indexed folder, then the commands a user runs, 
 
 import json
 import os
-import random
 import resource
 import shutil
 import signal
@@ -18,9 +17,8 @@ import pytest
 from explorer.core.queries import Example, NamedQuery, QueryBook
 from explorer.core.store import FORMAT_VERSION, folder_dir, saved_dir, storage_problem
 
+from damage import MODEL, TABLE, overwrite, overwrite_in_place, shard
 from helpers import copy_sample
-
-MODEL = "efficientnet-lite0"
 
 
 def explorer(*args, limit_file_bytes: int | None = None) -> subprocess.CompletedProcess:
@@ -59,46 +57,6 @@ def folder(pristine):
     return folder
 
 
-def overwrite(path: Path, seed: int = 0) -> None:
-    size = path.stat().st_size
-    path.write_bytes(random.Random(seed).randbytes(size))
-
-
-def truncate(path: Path, size: int) -> None:
-    with open(path, "r+b") as f:
-        f.truncate(size)
-
-
-def overwrite_in_place(path: Path) -> None:
-    """Bytes of a vector overwritten, header and size intact: only the contents check sees it."""
-    with open(path, "r+b") as f:
-        f.seek(path.stat().st_size // 2)
-        f.write(random.Random(1).randbytes(3000))
-
-
-def shard(folder: Path) -> Path:
-    [one] = (folder_dir(folder) / MODEL).glob("shard-*.npy")
-    return one
-
-
-# (damage, the file it damages, whether search/info refuse until `index` repairs it)
-TABLE = {
-    "index.sqlite random bytes": (lambda f: overwrite(folder_dir(f) / MODEL / "index.sqlite"), "index.sqlite", True),
-    "index.sqlite truncated to 4 KB": (lambda f: truncate(folder_dir(f) / MODEL / "index.sqlite", 4096),
-                                       "index.sqlite", True),
-    "a vector shard deleted": (lambda f: shard(f).unlink(), "shard-", True),
-    "a vector shard truncated": (lambda f: truncate(shard(f), 30_000), "shard-", True),
-    "a vector shard random bytes": (lambda f: overwrite(shard(f)), "shard-", True),
-    "a vector shard overwritten in place": (lambda f: overwrite_in_place(shard(f)), "shard-", True),
-    "hnsw.bin truncated, hnsw.json garbage": (
-        lambda f: (truncate(folder_dir(f) / MODEL / "hnsw.bin", 1000),
-                   (folder_dir(f) / MODEL / "hnsw.json").write_text("{garbage")), "hnsw", False),
-    "folder.json garbage": (lambda f: (folder_dir(f) / "folder.json").write_text("\x00garbage"), "folder.json", False),
-    "the model folder deleted": (lambda f: shutil.rmtree(folder_dir(f) / MODEL), MODEL, False),
-    "thumbs.sqlite random bytes": (lambda f: overwrite(folder_dir(f) / "thumbs.sqlite"), "thumbs.sqlite", False),
-}
-
-
 @pytest.mark.parametrize("row", TABLE)
 def test_damage_is_named_then_repaired_by_index_with_the_same_results(pristine, folder, row):
     _, before, _ = pristine
@@ -128,8 +86,10 @@ def test_damage_is_named_then_repaired_by_index_with_the_same_results(pristine, 
     assert check.returncode == 0 and "is sound" in check.stdout, check.stdout + check.stderr
     # What the user made survives every repair, byte for byte.
     assert (saved_dir(folder, MODEL) / "queries.json").read_bytes() == queries
-    if damaged_name == "index.sqlite":  # kept for a bug report
+    if damaged_name == "index.sqlite":  # kept for a bug report; its intact shard's vectors reused
         assert list((folder_dir(folder) / MODEL).glob("index.sqlite.damaged-*"))
+        assert "reusing the vectors of 14 images" in index.stderr
+        assert ": 0 new, 0 modified, 14 unchanged" in index.stdout
 
 
 def test_check_lists_every_damaged_file_and_repair_mends_them(folder, pristine):
@@ -186,10 +146,14 @@ def test_a_newer_collection_is_refused_and_an_older_one_migrated(folder):
     # Format 1 kept the named queries inside the model folder.
     old_place = folder_dir(folder) / MODEL / "queries.json"
     queries.replace(old_place)
+    shard_files = shard(folder).with_suffix(".files.json")  # and its shards named no files
+    expected_files = json.loads(shard_files.read_text())
+    shard_files.unlink()
     with sqlite3.connect(index_db) as db:
         db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
     assert explorer("info", folder).returncode == 0
     assert queries.is_file() and not old_place.exists()
+    assert json.loads(shard_files.read_text()) == expected_files
     assert QueryBook.load(queries.parent).names() == ["cats"]
     with sqlite3.connect(index_db) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT_VERSION)

@@ -6,6 +6,8 @@ Layout under the per-user data directory (never inside the photo folder):
     collections/<folder-key>/thumbs.sqlite        JPEG thumbnails, shared by all models
     collections/<folder-key>/<model>/index.sqlite files, status, vector slots, shard list
     collections/<folder-key>/<model>/shard-NNNNNN.npy   append-only float32 vectors
+    collections/<folder-key>/<model>/shard-NNNNNN.files.json   which file each row embeds: lets
+                                                  the vectors be reused if index.sqlite is lost
     collections/<folder-key>/<model>/hnsw.bin + hnsw.json   the ANN index (see ann.py)
     collections/<folder-key>/saved/<model>/       what the user made (named queries): never derived,
                                                   so no repair or rebuild of <model>/ touches it
@@ -46,9 +48,11 @@ import platformdirs
 from .catalog import FileEntry
 
 log = logging.getLogger(__name__)
-# 2: named queries moved out of the model folder into saved/<model>/ (format 1 is migrated).
+# 2: named queries moved out of the model folder into saved/<model>/; each shard names its files
+# (format 1 is migrated).
 FORMAT_VERSION = 2
 _SHARD = re.compile(r"shard-(\d{6})\.npy$")
+_SHARD_FILES = re.compile(r"shard-(\d{6})\.files\.json$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -379,6 +383,7 @@ class Collection:
         self.on_damage = on_damage
         self.damage: list[Damage] = []
         self._bad_shards: set[int] = set()  # reported, not repaired (REPORT)
+        self._lost_index: Damage | None = None  # a damaged index.sqlite, set aside (REPAIR)
         manifest = read_folder_manifest(self.folder)
         if int(manifest.get("format", 0)) > FORMAT_VERSION:
             raise CollectionError(f"the collection of {self.folder} was written by a newer version of "
@@ -395,6 +400,8 @@ class Collection:
             self.thumbnails = ThumbnailStore(self.dir.parent / "thumbs.sqlite", check=on_damage == REPORT)
             self.damage += self.thumbnails.damage
             self._check_meta(dim, model_meta)
+            if self._lost_index is not None:
+                self._repaired_index(self._adopt_shards())
             self._delete_orphan_shards()
             self._check_shards()
             if on_damage != REPORT:
@@ -440,23 +447,58 @@ class Collection:
                 self.damage.append(damage)
                 raise CollectionDamaged(self.folder, damage) from None
             aside = _set_aside(path)
-            self._clear_derived()
-            self._repaired(Damage(path, damage.why, f"moved to {aside.name}; {damage.remedy}"))
+            self._clear_caches()
+            self._lost_index = Damage(path, damage.why, f"moved to {aside.name}; {damage.remedy}")
             return _open_checked(path, _SCHEMA, thorough=False)
 
-    def _clear_derived(self) -> None:
-        """Delete what a lost index.sqlite described (shards, graph, map), keeping damaged files
-        for a bug report and moving out anything the user made (a format-1 folder's queries)."""
+    def _clear_caches(self) -> None:
+        """Delete the graph and the map a lost index.sqlite described (the shards wait to be
+        adopted), keeping damaged files for a bug report and moving out anything the user made
+        (a format-1 folder's queries)."""
         self._move_saved()
         for path in self.dir.iterdir():
-            if path.is_file() and ".damaged-" not in path.name:
+            if path.is_file() and ".damaged-" not in path.name and not _SHARD.match(path.name) \
+                    and not _SHARD_FILES.match(path.name):
                 path.unlink()
+
+    def _adopt_shards(self) -> int:
+        """Take the intact shards of a lost index.sqlite into the new one, by the files each
+        names (the newest shard wins for a file embedded twice): only what no intact shard holds
+        is embedded again, and a file changed since is simply re-embedded by the next diff.
+        Returns the number of images adopted."""
+        dim, adopted = self.dim, {}
+        for seq in sorted(int(m.group(1)) for p in self.dir.iterdir() if (m := _SHARD.match(p.name))):
+            try:
+                rows = json.loads(self._shard_files_path(seq).read_text())["rows"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # no sidecar (or a damaged one): this shard cannot be told apart
+            if _shard_problem(self._shard_path(seq), len(rows), dim) or not rows:
+                continue
+            vectors = np.empty((len(rows), dim), np.float32)
+            _read_rows(self._shard_path(seq), 0, vectors)
+            if _not_unit(vectors):
+                continue
+            start = self._next_slot()
+            with _transaction(self.db):
+                self.db.execute("INSERT INTO shards VALUES (?, ?, ?)", (seq, start, len(rows)))
+                for offset, row in enumerate(rows):
+                    if row is not None:
+                        path, size, mtime_ns, width, height = row
+                        entry = FileEntry(path, size, mtime_ns)
+                        adopted[path] = self._upsert(entry, "ok", None, start + offset, width, height)
+                self._bump_generation()
+        return len(adopted)
 
     def _move_saved(self) -> None:
         old_queries = self.dir / "queries.json"
         if old_queries.is_file() and not (self.saved_dir / "queries.json").exists():
             self.saved_dir.mkdir(parents=True, exist_ok=True)
             os.replace(old_queries, self.saved_dir / "queries.json")
+
+    def _repaired_index(self, adopted: int) -> None:
+        lost = self._lost_index
+        reused = f", reusing the vectors of {adopted} images its intact shards hold" if adopted else ""
+        self._repaired(Damage(lost.path, lost.why, lost.remedy + reused))
 
     def _repaired(self, damage: Damage) -> None:
         self.damage.append(damage)
@@ -494,6 +536,8 @@ class Collection:
         """Bring an older collection up to FORMAT_VERSION in place."""
         if old < 2:  # format 1 kept the named queries inside the (derived) model folder
             self._move_saved()
+            for seq, start, count in self._shards():  # and its shards named no files
+                self._write_shard_files(seq, self._files_in_slots(start, count))
         with _transaction(self.db):
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT_VERSION),))
         log.info("collection %s migrated from format %d to %d", self.dir, old, FORMAT_VERSION)
@@ -550,6 +594,8 @@ class Collection:
             start = self._next_slot()
             shard_path = self._shard_path(seq)
             _save_npy_atomic(shard_path, np.stack([e.vector for e in embedded]).astype(np.float32))
+            self._write_shard_files(seq, [[e.entry.path, e.entry.size, e.entry.mtime_ns, e.width, e.height]
+                                          for e in embedded])
         try:
             with _transaction(self.db):
                 if embedded:
@@ -562,6 +608,7 @@ class Collection:
         except BaseException:
             if shard_path:
                 shard_path.unlink(missing_ok=True)
+                self._shard_files_path(seq).unlink(missing_ok=True)
             raise
         thumbs = [(e.entry, e.thumbnail) for e in embedded if e.thumbnail]
         if thumbs:
@@ -604,6 +651,21 @@ class Collection:
 
     def _shard_path(self, seq: int) -> Path:
         return self.dir / f"shard-{seq:06d}.npy"
+
+    def _shard_files_path(self, seq: int) -> Path:
+        return self.dir / f"shard-{seq:06d}.files.json"
+
+    def _write_shard_files(self, seq: int, rows: list[list | None]) -> None:
+        """Which file each row of shard `seq` embeds ([path, size, mtime_ns, width, height], None
+        for a dead row), written before the transaction that references the shard."""
+        write_json_atomic(self._shard_files_path(seq), {"rows": rows})
+
+    def _files_in_slots(self, start: int, count: int) -> list[list | None]:
+        rows: list[list | None] = [None] * count
+        for slot, *row in self.db.execute("SELECT slot, path, size, mtime_ns, width, height FROM files "
+                                          "WHERE status = 'ok' AND slot >= ? AND slot < ?", (start, start + count)):
+            rows[slot - start] = row
+        return rows
 
     def _check_shards(self) -> None:
         """Each shard's header, shape and size against what index.sqlite records: a stat and a
@@ -655,13 +717,14 @@ class Collection:
             self.db.execute("DELETE FROM shards WHERE seq = ?", (seq,))
             self._bump_generation()
         self._shard_path(seq).unlink(missing_ok=True)
+        self._shard_files_path(seq).unlink(missing_ok=True)
         self._repaired(damage)
         return damage
 
     def _delete_orphan_shards(self) -> None:
         referenced = {seq for seq, _, _ in self._shards()}
         for path in self.dir.iterdir():
-            match = _SHARD.match(path.name)
+            match = _SHARD.match(path.name) or _SHARD_FILES.match(path.name)
             if (match and int(match.group(1)) not in referenced) or path.name.endswith(".npy.tmp"):
                 path.unlink(missing_ok=True)
 
@@ -723,6 +786,9 @@ class Collection:
         vectors = self._gather(np.array([s for _, s in moved], dtype=np.int64))
         path = self._shard_path(seq)
         _save_npy_atomic(path, vectors)
+        files = {i: row for i, *row in self.db.execute(
+            "SELECT id, path, size, mtime_ns, width, height FROM files WHERE status = 'ok'")}
+        self._write_shard_files(seq, [files[i] for i, _ in moved])
         with _transaction(self.db):
             self.db.executemany("DELETE FROM shards WHERE seq = ?", [(s[0],) for s in merge])
             if moved:
