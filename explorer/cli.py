@@ -250,7 +250,7 @@ def _human(size: int) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .core.check import check_folder
+    from .core.check import check_folder, drop_caches
 
     folder = _folder(args.folder)
     if not indexed_models(folder):
@@ -265,6 +265,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(damaged)} damaged file(s); `explorer check --repair {folder}` (or `explorer index "
               f"{folder}`) repairs them", file=sys.stderr)
         return 1
+    drop_caches(damaged)
     for model in indexed_models(folder):
         print(_run_index(folder, model, args).summary())
     left = check_folder(folder)

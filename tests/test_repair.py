@@ -97,12 +97,14 @@ def test_check_lists_every_damaged_file_and_repair_mends_them(folder, pristine):
     overwrite_in_place(shard(folder))
     overwrite(folder_dir(folder) / "thumbs.sqlite")
     (folder_dir(folder) / "folder.json").write_text("{")
+    overwrite(folder_dir(folder) / MODEL / "hnsw.bin")  # its size intact: only reading it shows
+    (folder_dir(folder) / MODEL / "layout.npz").write_text("not a map")
     listed = explorer("check", folder)
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     lines = listed.stdout.strip().splitlines()
-    assert len(lines) == 3 and all(" is damaged (" in line for line in lines), lines
-    assert {"folder.json", "thumbs.sqlite", shard(folder).name} == {Path(line.split(" is damaged")[0]).name
-                                                                     for line in lines}
+    assert len(lines) == 5 and all(" is damaged (" in line for line in lines), lines
+    assert {"folder.json", "thumbs.sqlite", shard(folder).name, "hnsw.bin", "layout.npz"} == {
+        Path(line.split(" is damaged")[0]).name for line in lines}
     assert "explorer check --repair" in listed.stderr
     assert explorer("check", folder).stdout == listed.stdout  # listing changed nothing
     repaired = explorer("check", "--repair", folder)

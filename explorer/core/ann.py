@@ -7,6 +7,7 @@ generation it matches; a mismatch (say, after a kill mid-index) means it is rebu
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ EF_CONSTRUCTION = 200
 EF_SEARCH = 200  # recall@10 >= 0.99 on hard clustered data; ~1 ms per query at 100k x 1280
 # Below this size exact search is as fast as the graph and always right.
 EXACT_BELOW = 5000
+log = logging.getLogger(__name__)
 
 
 def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,19 +83,23 @@ class AnnIndex:
         tmp = directory / "hnsw.bin.tmp"
         self.index.save_index(str(tmp))
         os.replace(tmp, directory / "hnsw.bin")
-        state = {"generation": generation, "dim": self.dim, "M": M, "ef_construction": EF_CONSTRUCTION}
+        state = {"generation": generation, "dim": self.dim, "M": M, "ef_construction": EF_CONSTRUCTION,
+                 "bytes": (directory / "hnsw.bin").stat().st_size}
         tmp_json = directory / "hnsw.json.tmp"
         tmp_json.write_text(json.dumps(state))
         os.replace(tmp_json, directory / "hnsw.json")
 
     @staticmethod
     def is_current(directory: Path, dim: int, generation: int) -> bool:
-        """Whether a saved index matches `generation` (reads only its small state file)."""
+        """Whether a saved index matches `generation` (reads only its small state file, and the
+        graph's size: a truncated graph is stale, so the next index run builds it again)."""
         try:
             state = json.loads((directory / "hnsw.json").read_text())
+            size = (directory / "hnsw.bin").stat().st_size
         except (OSError, ValueError):
             return False
-        return state.get("generation") == generation and state.get("dim") == dim
+        return state.get("generation") == generation and state.get("dim") == dim \
+            and state.get("bytes", size) == size
 
     @classmethod
     def load(cls, directory: Path, dim: int, generation: int) -> "AnnIndex | None":
@@ -103,6 +109,8 @@ class AnnIndex:
         index = hnswlib.Index(space="cosine", dim=dim)
         try:
             index.load_index(str(directory / "hnsw.bin"))
-        except RuntimeError:
+        except RuntimeError as err:  # truncated or overwritten: hnswlib checks its size
+            log.warning("the search graph %s is damaged (%s): it is built again from the vectors",
+                        directory / "hnsw.bin", err)
             return None
         return cls(dim, index)

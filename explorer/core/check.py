@@ -1,5 +1,6 @@
 """`explorer check`: everything damaged in a folder's collection, found without changing anything
-(like `git fsck`). Repairing is indexing: `index_folder` opens the collection with REPAIR."""
+(like `git fsck`). Repairing is indexing (`index_folder` opens the collection with REPAIR), after
+`drop_caches` has deleted the damaged caches it would not read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from .ann import AnnIndex
 from .layout import LAYOUT_FILE, Layout
+
+_GRAPH_FILES = ("hnsw.bin", "hnsw.json")
 from .store import REPORT, Collection, CollectionDamaged, Damage, folder_dir, indexed_models
 
 
@@ -48,3 +51,14 @@ def _caches(collection: Collection) -> list[Damage]:
     if layout.exists() and Layout.load(collection.dir) is None:
         found.append(Damage(layout, "unreadable", "the map is computed again"))
     return found
+
+
+def drop_caches(found: list[Damage]) -> None:
+    """Delete the damaged search graphs and maps among `found`: indexing (the graph) and the app
+    (the map) make them again. Indexing checks the graph by its size only, not by reading it."""
+    for damage in found:
+        if damage.path.name == LAYOUT_FILE:
+            damage.path.unlink(missing_ok=True)
+        elif damage.path.name in _GRAPH_FILES:
+            for name in _GRAPH_FILES:
+                (damage.path.parent / name).unlink(missing_ok=True)

@@ -61,7 +61,10 @@ class Layout:
         try:
             with np.load(directory / LAYOUT_FILE, allow_pickle=False) as data:
                 return cls(data["ids"], data["xy"])
-        except (OSError, KeyError, ValueError):
+        except FileNotFoundError:
+            return None
+        except (OSError, KeyError, ValueError) as err:
+            log.warning("the map %s is damaged (%s): it is computed again", directory / LAYOUT_FILE, err)
             return None
 
 

@@ -268,8 +268,11 @@ def worker_main() -> int:
             answer = {"ok": True}
         except Exception as err:  # noqa: BLE001 (every failure goes back to the parent as text)
             answer = {"error": f"{type(err).__name__}: {err}"}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
+        try:
+            answers.write(json.dumps(answer) + "\n")
+            answers.flush()
+        except BrokenPipeError:  # the app quit (or was killed) while this fit ran: nobody to tell
+            return 0
     return 0
 
 
