@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS files (
     height INTEGER
 );
 CREATE TABLE IF NOT EXISTS shards (seq INTEGER PRIMARY KEY, start INTEGER NOT NULL, count INTEGER NOT NULL);
+-- A shard's size and mtime when its vectors were last known good (written, or read and checked):
+-- while they match, opening trusts it without checking every vector again.
+CREATE TABLE IF NOT EXISTS verified (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 """
 
 
@@ -121,8 +124,9 @@ def storage_problem(err: BaseException, directory: Path) -> tuple[str, str] | No
         if code == 10:  # SQLITE_IOERR: in WAL mode a full disk often shows as this
             return _FULL if _free_bytes(directory) < 1 << 20 else ("disk I/O error", "check the disk and run again")
         return _SQLITE_PROBLEMS.get(code)
-    if isinstance(err, OSError):
-        return _ERRNO_PROBLEMS.get(err.errno)
+    if isinstance(err, OSError):  # numpy's short write ("N requested and M written") has no errno
+        problem = _ERRNO_PROBLEMS.get(err.errno)
+        return problem or (_FULL if err.errno in (None, errno.EIO) and _free_bytes(directory) < 1 << 20 else None)
     return None
 
 
@@ -185,7 +189,11 @@ def temp_beside(path: Path) -> Path:
 
 def write_json_atomic(path: Path, value: object) -> None:
     tmp = temp_beside(path)
-    tmp.write_text(json.dumps(value, indent=2))
+    try:
+        tmp.write_text(json.dumps(value, indent=2))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -481,6 +489,7 @@ class Collection:
             start = self._next_slot()
             with _transaction(self.db):
                 self.db.execute("INSERT INTO shards VALUES (?, ?, ?)", (seq, start, len(rows)))
+                self._record_good(seq)
                 for offset, row in enumerate(rows):
                     if row is not None:
                         path, size, mtime_ns, width, height = row
@@ -600,6 +609,7 @@ class Collection:
             with _transaction(self.db):
                 if embedded:
                     self.db.execute("INSERT INTO shards VALUES (?, ?, ?)", (seq, start, len(embedded)))
+                    self._record_good(seq)
                 for offset, e in enumerate(embedded):
                     ids.append(self._upsert(e.entry, "ok", None, start + offset, e.width, e.height))
                 for entry, reason in skipped:
@@ -678,8 +688,9 @@ class Collection:
 
     def verify_vectors(self, chunk_rows: int = 8192) -> None:
         """Read every stored vector once and check that it is unit length, as every vector
-        written is: what a header cannot show (bytes overwritten in place). Costs one read of
-        the shards (see bench/bench_open.py); damage is dealt with as `on_damage` says."""
+        written is: what a header cannot show (bytes overwritten in place, even with the mtime
+        put back). Costs one read of the shards (see bench/bench_open.py); damage is dealt with
+        as `on_damage` says; with REPAIR the good shards are noted as known good."""
         dim = self.dim
         for seq, start, count in self._shards():
             if seq in self._bad_shards:
@@ -698,6 +709,26 @@ class Collection:
                 continue
             if bad:
                 self._shard_damaged(seq, start, count, f"{bad} of its {count} vectors not of unit length")
+            elif self.on_damage == REPAIR:
+                with _transaction(self.db):
+                    self._record_good(seq)
+
+    def _record_good(self, seq: int) -> None:
+        """Note shard `seq`'s size and mtime as those of known-good vectors (in a transaction)."""
+        st = self._shard_path(seq).stat()
+        self.db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?, ?)", (seq, st.st_size, st.st_mtime_ns))
+
+    def _known_good(self) -> set[int]:
+        """The shards unchanged since their vectors were last known good: a stat each."""
+        good = set()
+        for seq, size, mtime_ns in self.db.execute("SELECT seq, size, mtime_ns FROM verified"):
+            try:
+                st = self._shard_path(seq).stat()
+            except OSError:
+                continue
+            if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
+                good.add(seq)
+        return good
 
     def _shard_damaged(self, seq: int, start: int, count: int, why: str) -> Damage:
         """Deal with one damaged shard: its images are dropped from the index (REPAIR), so that
@@ -715,6 +746,7 @@ class Collection:
             self.db.execute("DELETE FROM files WHERE status = 'ok' AND slot >= ? AND slot < ?",
                             (start, start + count))
             self.db.execute("DELETE FROM shards WHERE seq = ?", (seq,))
+            self.db.execute("DELETE FROM verified WHERE seq = ?", (seq,))
             self._bump_generation()
         self._shard_path(seq).unlink(missing_ok=True)
         self._shard_files_path(seq).unlink(missing_ok=True)
@@ -731,8 +763,9 @@ class Collection:
     @_reads_index
     def live(self, check: bool = True) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(ids, relative paths, vectors) of every embedded file, ordered by id. With `check`
-        every vector read is checked to be unit length (_not_unit): a damaged shard is dealt
-        with as `on_damage` says (REPAIR drops its images, to be embedded again)."""
+        every vector read from a shard changed since it was last known good is checked to be
+        unit length (_not_unit): a damaged shard is dealt with as `on_damage` says (REPAIR
+        drops its images, to be embedded again)."""
         while True:
             rows = self.db.execute("SELECT id, path, slot FROM files WHERE status = 'ok' ORDER BY id").fetchall()
             ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -746,6 +779,7 @@ class Collection:
 
     def _gather(self, slots: np.ndarray, check: bool = False) -> np.ndarray:
         out = np.empty((len(slots), self.dim), dtype=np.float32)
+        trusted = self._known_good() if check else set()
         for seq, start, count in self._shards():
             mask = (slots >= start) & (slots < start + count)
             if not mask.any():
@@ -760,7 +794,7 @@ class Collection:
                     block = out[mask] = np.load(path, mmap_mode="r")[wanted]
             except (FileNotFoundError, ValueError, CollectionError) as err:  # changed since the open
                 raise _DamagedShard(seq, start, count, str(err)) from None
-            if check and (bad := _not_unit(block)):
+            if check and seq not in trusted and (bad := _not_unit(block)):
                 raise _DamagedShard(seq, start, count, f"{bad} of its {count} vectors not of unit length")
         return out
 
@@ -793,6 +827,7 @@ class Collection:
             self.db.executemany("DELETE FROM shards WHERE seq = ?", [(s[0],) for s in merge])
             if moved:
                 self.db.execute("INSERT INTO shards VALUES (?, ?, ?)", (seq, start, len(moved)))
+                self._record_good(seq)
             self.db.executemany("UPDATE files SET slot = ? WHERE id = ?",
                                 [(start + k, i) for k, (i, _) in enumerate(moved)])
         if not moved:
@@ -864,8 +899,12 @@ def _read_rows(path: Path, first: int, out: np.ndarray) -> None:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # on a full disk, half a shard would only take more space
+        raise
     os.replace(tmp, path)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QObject, QUrl, Slot
 
 from explorer.core.indexer import index_folder
 from explorer.core.layout import UMAP
@@ -51,3 +52,15 @@ def ready_window(qtbot, window, indexed_folder):
 
 def rows_by_name(state, *names: str) -> list[int]:
     return [next(i for i, p in enumerate(state.collection.paths) if p.endswith(n)) for n in names]
+
+
+class UrlCatcher(QObject):
+    """Stands in for the desktop's file viewer (Qt's own hook for it, QDesktopServices)."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    @Slot(QUrl)
+    def open(self, url):
+        self.urls.append(url)

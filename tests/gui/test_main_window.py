@@ -1,12 +1,11 @@
 """The main window end to end: open, index in the background, cancel, errors, settings."""
 
 import numpy as np
-from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from helpers import copy_sample
-from gui_helpers import wait_until_ready
+from gui_helpers import UrlCatcher, wait_until_ready
 
 
 def error_dialogs(win):
@@ -109,17 +108,6 @@ def test_backend_choice_is_remembered_and_the_status_bar_names_what_ran(qtbot, w
         actions["auto"].trigger()  # the settings outlive this test
     assert window.state.backend == "auto" and window.backend_label.text() == "Automatic"
 
-
-class UrlCatcher(QObject):
-    """Stands in for the desktop's file viewer (Qt's own hook for it, QDesktopServices)."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls = []
-
-    @Slot(QUrl)
-    def open(self, url):
-        self.urls.append(url)
 
 
 def test_the_log_file_records_the_milestones_and_help_opens_it(qtbot, window, tmp_path, monkeypatch,

@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
@@ -17,7 +17,7 @@ from explorer.core.store import folder_dir, saved_dir
 from explorer.gui import embedding
 
 from damage import MODEL, TABLE
-from gui_helpers import wait_until_ready
+from gui_helpers import UrlCatcher, wait_until_ready
 from helpers import copy_sample
 
 
@@ -60,16 +60,6 @@ def test_a_damaged_collection_is_repaired_in_the_background_with_a_message(qtbot
     assert top10(window.state.collection, query) == results
     assert (saved_dir(indexed_folder, MODEL) / "queries.json").read_bytes() == queries
     assert window.analysis_panels.state.names() == ["cats"]
-
-
-class UrlCatcher(QObject):
-    def __init__(self):
-        super().__init__()
-        self.urls = []
-
-    @Slot(QUrl)
-    def open(self, url):
-        self.urls.append(url)
 
 
 def test_rebuild_makes_the_collection_again_and_keeps_named_queries(qtbot, window, indexed_folder, before):
