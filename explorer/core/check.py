@@ -9,9 +9,9 @@ from pathlib import Path
 
 from .ann import AnnIndex
 from .layout import LAYOUT_FILE, Layout
+from .store import REPORT, Collection, CollectionDamaged, Damage, folder_dir, indexed_models
 
 _GRAPH_FILES = ("hnsw.bin", "hnsw.json")
-from .store import REPORT, Collection, CollectionDamaged, Damage, folder_dir, indexed_models
 
 
 def check_folder(folder: Path) -> list[Damage]:

@@ -307,7 +307,8 @@ class MainWindow(QMainWindow):
         known = (FolderError, WeightsUnavailable, CollectionError, BackendUnavailable, OSError)
         text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
         titles = {"index": "Indexing failed", "open": "Could not open the collection",
-                  "rebuild": "Could not rebuild the collection", "layout": "Could not compute the map", "embed-query": "Could not use the query"}
+                  "rebuild": "Could not rebuild the collection", "layout": "Could not compute the map",
+                  "embed-query": "Could not use the query"}
         self.show_error(titles.get(name.rsplit("-", 1)[0] if name.startswith("embed-query") else name,
                                    "Something went wrong"), text)
 
