@@ -100,6 +100,29 @@ def _open_index(folder: Path, model: str | None, args: argparse.Namespace):
     return SearchIndex.open(folder, model)
 
 
+def _imported(args: argparse.Namespace) -> list[str]:
+    """The folder's representations that no registered model computes (explorer import)."""
+    folder = Path(getattr(args, "folder", None) or ".").expanduser()
+    known = {spec.name for spec in list_specs()}
+    return [m for m in indexed_models(folder) if m not in known] if folder.is_dir() else []
+
+
+def _indexed_vectors(index, queries: list[str]):
+    """The stored vectors of query images that the index holds (an imported representation has no
+    model to embed any other image with)."""
+    import numpy as np
+
+    row_of = {p: r for r, p in enumerate(index.paths)}
+    rows = []
+    for query in queries:
+        try:
+            rows.append(row_of[Path(query).expanduser().resolve().relative_to(index.folder).as_posix()])
+        except (ValueError, KeyError):
+            raise UserError(f"{index.collection.model!r} was imported, and Explorer cannot run its model: "
+                            f"a query must be an image of {index.folder} that it holds, not {query}") from None
+    return np.stack([index.vectors[r] for r in rows])
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from .core.embed import embed_query_images, mean_query
     from .core.models import load_model
@@ -107,11 +130,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     folder = _folder(args.folder)
     index = _open_index(folder, args.model, args)
     try:
-        model = load_model(index.collection.model, backend=args.backend)
-        try:
-            vectors = embed_query_images(model, [str(Path(q).expanduser()) for q in args.query])
-        except images.ImageError as err:
-            raise UserError(f"cannot read query image: {err}") from None
+        if index.collection.model in _imported(args):
+            vectors = _indexed_vectors(index, args.query)
+        else:
+            model = load_model(index.collection.model, backend=args.backend)
+            try:
+                vectors = embed_query_images(model, [str(Path(q).expanduser()) for q in args.query])
+            except images.ImageError as err:
+                raise UserError(f"cannot read query image: {err}") from None
         hits = index.search(mean_query(vectors), args.k, exact=args.exact or None)
     finally:
         index.close()
@@ -274,6 +300,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if left else 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .core.exchange import EmbeddingsError, import_embeddings
+
+    sources = [Path(s).expanduser() for s in args.embeddings]
+    name = args.name or sources[0].stem
+    try:
+        report = import_embeddings(_folder(args.folder), sources, name, args.path_column, args.vector_column)
+    except EmbeddingsError as err:
+        raise UserError(f"{err}; nothing was imported") from None
+    for path in report.missing[:10]:
+        print(f"skipped (not in the folder): {path}", file=sys.stderr)
+    if len(report.missing) > 10:
+        print(f"... and {len(report.missing) - 10} more", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_export_embeddings(args: argparse.Namespace) -> int:
+    from .core.exchange import EmbeddingsError, export_embeddings
+
+    try:
+        rows = export_embeddings(_folder(args.folder), Path(args.out).expanduser(), args.model)
+    except EmbeddingsError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {rows} rows to {args.out}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':20s} {'dim':>5s}  {'offline':8s} description")
     for spec in list_specs():
@@ -371,6 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
     with_model(p, None)
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("import", help="import embeddings made elsewhere (Parquet; clip-retrieval's "
+                                      "npy + Parquet) as a representation of a folder")
+    p.add_argument("folder")
+    p.add_argument("embeddings", nargs="+", help="Parquet files, folders of them, or a clip-retrieval output folder")
+    p.add_argument("--name", help="the representation's name (default: the first file's name)")
+    p.add_argument("--path-column", help=f"default: the first of {', '.join(('path', 'image_path', 'filepath'))}, ...")
+    p.add_argument("--vector-column", help="default: the first of vector, embedding, embeddings, emb, ...")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export-embeddings", help="write a folder's vectors and map positions to Parquet")
+    p.add_argument("folder")
+    p.add_argument("out", metavar="OUT.parquet")
+    p.add_argument("--model", default=None, help="which representation (default: the folder's last)")
+    p.set_defaults(func=cmd_export_embeddings)
+
     p = sub.add_parser("check", help="list the damaged files of a folder's collection (and repair them)")
     p.add_argument("folder")
     p.add_argument("--repair", action="store_true", help="repair what is damaged: embed again what was lost")
@@ -420,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         warnings_to_stderr()
     try:
-        if getattr(args, "model", None):
+        if getattr(args, "model", None) and args.model not in _imported(args):
             get_spec(args.model)
         return args.func(args)
     except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel,

@@ -211,7 +211,9 @@ def read_folder_manifest(folder: Path) -> dict:
 
 def indexed_models(folder: Path) -> list[str]:
     base = folder_dir(folder)
-    return sorted(p.parent.name for p in base.glob("*/index.sqlite")) if base.is_dir() else []
+    # Hidden folders are imports being built (exchange.py), not representations yet.
+    return sorted(p.parent.name for p in base.glob("*/index.sqlite")
+                  if not p.parent.name.startswith(".")) if base.is_dir() else []
 
 
 def discard_derived(folder: Path, model: str) -> None:
