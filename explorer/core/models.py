@@ -91,6 +91,11 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModel(name) from None
 
 
+def is_registered(name: str) -> bool:
+    """Whether Explorer can compute `name` (an imported representation is not)."""
+    return name in _REGISTRY
+
+
 def list_specs() -> list[ModelSpec]:
     return list(_REGISTRY.values())
 

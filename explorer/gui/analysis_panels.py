@@ -108,6 +108,8 @@ def install_analysis(window: MainWindow) -> AnalysisPanels:
     compare = CompareView(analysis, thumbnails)
     evaluation = EvaluationView(state, tasks)
     representations = RepresentationsView(analysis, tasks, thumbnails)
+    representations.open_requested.connect(
+        lambda model: state.folder is not None and window.session.open_folder(state.folder, model))
     duplicates = DuplicatesView(state, tasks, thumbnails)
     docks = [_dock(window, title, widget) for title, widget in (
         ("Compare queries", compare), ("Retrieval evaluation", evaluation),

@@ -16,7 +16,7 @@ import numpy as np
 from ..core import images
 from ..core.embed import embed_query_images
 from ..core.backends import AUTO
-from ..core.models import LoadedModel, load_model
+from ..core.models import LoadedModel, is_registered, load_model
 from ..core.query import SearchIndex
 from .state import QueryExample
 
@@ -96,6 +96,9 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
         if row is None:
             to_embed.append((position, path))
     if to_embed:
+        if not is_registered(model_name):
+            raise ValueError(f"{model_name!r} was imported and Explorer cannot run its model: only examples "
+                             f"that are images it holds can be re-made under it, not {to_embed[0][1].name}")
         model = loaded_model(model_name, backend)
         embedded = embed_query_images(model, [p for _, p in to_embed])
         for (position, _), vector in zip(to_embed, embedded):

@@ -8,7 +8,7 @@ once answers that for a person's own photos.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, QTimer
+from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton, QSplitter,
@@ -36,6 +36,8 @@ def offline_model_names() -> list[str]:
 class RepresentationsView(QWidget):
     """Indexed representations of the open folder, "Index with...", and A / B side by side."""
 
+    open_requested = Signal(str)  # a representation to show in the window (double-click)
+
     def __init__(self, analysis_state: AnalysisState, tasks: Tasks, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
@@ -54,7 +56,10 @@ class RepresentationsView(QWidget):
 
     def _build(self, thumbnails: ThumbnailCache) -> None:
         self.models_list = QListWidget(objectName="indexedRepresentations")
-        self.models_list.setToolTip("Representations this folder is indexed with")
+        self.models_list.setToolTip("Representations this folder is indexed with (or imported with "
+                                    "`explorer import`); double-click one to show it in the window")
+        self.models_list.itemDoubleClicked.connect(
+            lambda item: self.open_requested.emit(item.text().removesuffix(" (open)")))
         self.models_list.setMaximumWidth(260)
         self.index_combo = QComboBox()
         self.index_combo.setToolTip("Representations available offline: model, layer (@) and pooling (+gem)")

@@ -18,7 +18,7 @@ from ..core import images
 from ..core.embed import embed_query_images
 from ..core.indexer import IndexReport, index_folder
 from ..core.layout import QUICK, Layout, compute_layout, extend_layout
-from ..core.models import DEFAULT_MODEL
+from ..core.models import DEFAULT_MODEL, is_registered
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
 from .embedding import cached_model, loaded_model
@@ -165,6 +165,10 @@ class Session(QObject):
         state = self.state
         if state.folder is None or self._shut_down:
             return
+        if not is_registered(state.model):  # imported (explorer import): no model to index with
+            log.info("not indexing %s: %s was imported", state.folder, state.model)
+            state.set_indexing(IndexingStatus(False, 0, 0, "ready"))
+            return
         self._index_started = time.monotonic()
         log.info("indexing started: %s (%s, backend %s)", state.folder, state.model, state.backend)
         state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
@@ -290,6 +294,8 @@ class Session(QObject):
         model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
 
         def embed(sources):
+            if not is_registered(model_name):
+                return self._stored_examples(sources, names, model_name)
             model = loaded_model(model_name, backend)
             examples, problems = [], []
             for source, name in zip(sources, names):
@@ -307,6 +313,24 @@ class Session(QObject):
         generation = self.state.query_generation
         return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
                                 on_result=lambda result: self._embedded_query(result, generation))
+
+    def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
+                         ) -> tuple[list[QueryExample], list[str], str]:
+        """Worker: examples of an imported representation, which no model here can embed: a
+        dropped file the collection holds gives its stored vector; anything else is a problem."""
+        collection = self.state.collection
+        row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
+        examples, problems = [], []
+        for source, name in zip(sources, names):
+            try:
+                row = row_of[Path(source).resolve().relative_to(collection.folder).as_posix()]
+            except (TypeError, ValueError, KeyError, AttributeError):
+                problems.append(f"{name}: {model_name!r} was imported and Explorer cannot run its model, "
+                                "so a query example must be an image it holds (right-click one > Query)")
+                continue
+            examples.append(QueryExample(name, collection.vectors[row].copy(), Path(source),
+                                         collection.collection.thumbnails.get(collection.paths[row])))
+        return examples, problems, ""
 
     def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:
         examples, problems, backend = result
