@@ -57,9 +57,17 @@ def thumbnail_of(source: Path) -> bytes | None:
         return None
 
 
+def imported_problem(model_name: str) -> str:
+    """Why an outside image cannot be an example under an imported representation."""
+    return (f"{model_name!r} was imported and Explorer cannot run its model, so a query example must "
+            "be an image it holds (right-click one > Query)")
+
+
 def embed_examples(model_name: str, paths: list[Path], backend: str = AUTO
                    ) -> tuple[list[QueryExample], list[str]]:
     """Embed image files with a model; returns the examples and readable problems."""
+    if not is_registered(model_name):
+        return [], [f"{path.name}: {imported_problem(model_name)}" for path in paths]
     model = loaded_model(model_name, backend)
     examples, problems = [], []
     for path in paths:
@@ -97,8 +105,7 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
             to_embed.append((position, path))
     if to_embed:
         if not is_registered(model_name):
-            raise ValueError(f"{model_name!r} was imported and Explorer cannot run its model: only examples "
-                             f"that are images it holds can be re-made under it, not {to_embed[0][1].name}")
+            raise ValueError(f"{to_embed[0][1].name}: {imported_problem(model_name)}")
         model = loaded_model(model_name, backend)
         embedded = embed_query_images(model, [p for _, p in to_embed])
         for (position, _), vector in zip(to_embed, embedded):

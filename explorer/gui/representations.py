@@ -59,7 +59,7 @@ class RepresentationsView(QWidget):
         self.models_list.setToolTip("Representations this folder is indexed with (or imported with "
                                     "`explorer import`); double-click one to show it in the window")
         self.models_list.itemDoubleClicked.connect(
-            lambda item: self.open_requested.emit(item.text().removesuffix(" (open)")))
+            lambda item: self.open_requested.emit(item.text().removesuffix(" (open)").removesuffix(" (imported)")))
         self.models_list.setMaximumWidth(260)
         self.index_combo = QComboBox()
         self.index_combo.setToolTip("Representations available offline: model, layer (@) and pooling (+gem)")
@@ -121,7 +121,8 @@ class RepresentationsView(QWidget):
         folder = self.state.folder
         indexed = indexed_models(folder) if folder is not None else []
         self.models_list.clear()
-        self.models_list.addItems([f"{m} (open)" if m == self.state.model else m for m in indexed])
+        self.models_list.addItems([m + (" (imported)" if not models.is_registered(m) else "")
+                                   + (" (open)" if m == self.state.model else "") for m in indexed])
         for combo, fallback in ((self.combo_a, self.state.model), (self.combo_b, None)):
             current = combo.currentText()
             with signals_blocked(combo):

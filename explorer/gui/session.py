@@ -21,7 +21,7 @@ from ..core.layout import QUICK, Layout, compute_layout, extend_layout
 from ..core.models import DEFAULT_MODEL, is_registered
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
-from .embedding import cached_model, loaded_model
+from .embedding import cached_model, imported_problem, loaded_model
 from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
 
@@ -325,8 +325,7 @@ class Session(QObject):
             try:
                 row = row_of[Path(source).resolve().relative_to(collection.folder).as_posix()]
             except (TypeError, ValueError, KeyError, AttributeError):
-                problems.append(f"{name}: {model_name!r} was imported and Explorer cannot run its model, "
-                                "so a query example must be an image it holds (right-click one > Query)")
+                problems.append(f"{name}: {imported_problem(model_name)}")
                 continue
             examples.append(QueryExample(name, collection.vectors[row].copy(), Path(source),
                                          collection.collection.thumbnails.get(collection.paths[row])))

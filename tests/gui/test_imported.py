@@ -31,7 +31,7 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     expected = [h.path.name for h in window.state.collection.search(vectors[paths.index("cat/cat-flip.jpg")], 10)]
     representations = window.analysis_panels.representations
     representations.refresh_models()
-    [item] = representations.models_list.findItems("elsewhere", Qt.MatchFlag.MatchExactly)
+    [item] = representations.models_list.findItems("elsewhere (imported)", Qt.MatchFlag.MatchExactly)
     representations.models_list.itemDoubleClicked.emit(item)
     qtbot.waitUntil(lambda: window.state.model == "elsewhere" and window.state.collection is not None
                     and window.state.collection.collection.model == "elsewhere", timeout=30_000)
