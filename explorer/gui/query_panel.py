@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
+from ..core.models import is_registered
 from .query_sources import classify_paths, local_files, paths_in_text, png_bytes, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .session import Session
@@ -32,6 +33,8 @@ __all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryPanel", "classify_
 SOURCE = "query"
 EMPTY_HINT = "Drop photos here, paste an image (Ctrl+V), or right-click an image > Query by this image"
 NO_RESULTS = "The images most similar to the query appear here, best first."
+IMPORTED_HINT = ("Right-click an image > Query by this image, or drop images of this folder: this "
+                 "representation was imported, and outside images cannot be embedded under it")
 
 
 class QueryPanel(QWidget):
@@ -265,6 +268,8 @@ class QueryPanel(QWidget):
 
     def _collection_changed(self) -> None:
         self._icons.clear()  # another folder may reuse the same relative paths
+        model = self.state.model
+        self.hint.setText(IMPORTED_HINT if model and not is_registered(model) else EMPTY_HINT)
         self._schedule()
 
     def _schedule(self) -> None:
