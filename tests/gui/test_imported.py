@@ -44,6 +44,14 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     window.session.query_by_rows(rows_by_name(state, "cat-flip.jpg"))
     assert [h.path.name for h in state.collection.search(state.query_vector, 10)] == expected
 
+    # Evaluation and near-duplicates run on it as on a computed one (a rotation keeps every cosine).
+    panels = window.analysis_panels
+    panels.evaluation.evaluate()
+    panels.duplicates.compute()
+    qtbot.waitUntil(lambda: panels.evaluation.result is not None and panels.duplicates.groups is not None,
+                    timeout=60_000)
+    assert panels.evaluation.result.overall.queries == 28
+
     failures = []
     window.session.query_failed.connect(failures.append)
     task = window.session.query_by_files([indexed_folder / "cat" / "cat-crop.jpg", tmp_path / "outside.jpg"])
