@@ -328,6 +328,34 @@ def cmd_export_embeddings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Which parts of IMAGE make it similar to the query: each feature-map cell's exact share."""
+    from .core.analysis import rocchio
+    from .core.embed import embed_query_images
+    from .core.explain import explain, overlay_png
+    from .core.models import load_model
+
+    model = load_model(args.model, backend=args.backend)
+    try:
+        positives = embed_query_images(model, [Path(q).expanduser() for q in args.query])
+        negatives = embed_query_images(model, [Path(n).expanduser() for n in args.negative]) if args.negative else None
+        explanation = explain(args.model, Path(args.image).expanduser(), rocchio(positives, negatives))
+    except images.ImageError as err:
+        raise UserError(f"cannot read an image: {err}") from None
+    if args.out:
+        overlay_png(Path(args.image).expanduser(), explanation, Path(args.out).expanduser())
+    if args.json:
+        grid = explanation.grid
+        print(json.dumps({"similarity": explanation.similarity, "shape": list(grid.shape),
+                          "grid": [[float(v) for v in row] for row in grid], "model": args.model,
+                          "pooling": explanation.pooling}))
+    else:
+        print(f"similarity {explanation.similarity:.4f}: the sum of {explanation.grid.size} shares "
+              f"({explanation.grid.shape[0]}x{explanation.grid.shape[1]}, {explanation.pooling.upper()} pooling)"
+              + (f"; heatmap written to {args.out}" if args.out else ""))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':20s} {'dim':>5s}  {'offline':8s} description")
     for spec in list_specs():
@@ -439,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT.parquet")
     p.add_argument("--model", default=None, help="which representation (default: the folder's last)")
     p.set_defaults(func=cmd_export_embeddings)
+
+    p = sub.add_parser("explain", help="why an image is similar to a query: each region's exact share, as a heatmap")
+    p.add_argument("image")
+    p.add_argument("--query", action="append", required=True, metavar="IMAGE", help="example image (repeatable)")
+    p.add_argument("--negative", action="append", default=[], metavar="IMAGE", help="negative example (repeatable)")
+    p.add_argument("--json", action="store_true", help="similarity, grid (rows of floats) and its shape")
+    p.add_argument("--out", metavar="PNG", help="write the image with the heatmap over it and a colour bar")
+    with_model(p, DEFAULT_MODEL)
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("check", help="list the damaged files of a folder's collection (and repair them)")
     p.add_argument("folder")

@@ -1,0 +1,130 @@
+"""Why are two images similar: each feature-map position's share of the cosine similarity.
+
+With F the C x H x W feature map of an image, g its pooled vector and q a unit query vector,
+average pooling (g = mean of F over positions) gives exactly
+
+    cos(g, q) = sum over (i, j) of <F[:, i, j], q> / (H * W * |g|)
+
+and GeM (g_c = (mean F_c^p)^(1/p), p = 3) gives, since g_c = g_c^(1-p) * mean F_c^p,
+
+    cos(g, q) = sum over (i, j) of sum_c q_c g_c^(1-p) F[c, i, j]^p / (H * W * |g|)
+
+so the per-position terms form a grid that sums to the similarity the app shows (up to the
+backends' float error, about 1e-5). No gradients. The map comes from the torch network of the
+representation (torch_network.FeatureNetwork.trunk), on the image as the model sees it (the
+whole image squashed to the input size), for the few images being explained.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .images import load_rgb, model_input
+from .models import fetch_weights, get_spec
+
+GEM_P = 3.0  # torch_network.FeatureNetwork's GeM exponent
+
+
+@dataclass(frozen=True)
+class Explanation:
+    similarity: float  # the sum of `grid`: the cosine of the image's vector and the query
+    grid: np.ndarray  # (H, W) float32, each feature-map position's share of `similarity`
+    pooling: str  # "gap" or "gem"
+
+
+@functools.lru_cache(maxsize=2)
+def _network(model: str):
+    """The representation's torch network, built once per model (a second or two)."""
+    import torch  # noqa: F401 (only here: explaining needs the feature map, which only torch gives)
+
+    from .torch_network import build_feature_network
+
+    spec = get_spec(model)
+    return spec, build_feature_network(spec, fetch_weights(spec)[0])
+
+
+def feature_map(model: str, source) -> np.ndarray:
+    """(C, H, W) float64 feature map of one image (path, bytes or file) under `model`."""
+    import torch
+
+    spec, network = _network(model)
+    size = spec.preprocessing.size
+    pixels = torch.from_numpy(model_input(load_rgb(source, min_side=size), size)[None])
+    with torch.inference_mode():
+        x = pixels.permute(0, 3, 1, 2).float() * network.scale - network.shift
+        return network.trunk(x).double()[0].numpy()
+
+
+def contributions(fmap: np.ndarray, query: np.ndarray, pooling: str = "gap") -> Explanation:
+    """The exact decomposition of cos(pooled(fmap), query) over positions (module docstring)."""
+    q = np.asarray(query, np.float64)
+    q = q / max(np.linalg.norm(q), 1e-12)
+    channels, height, width = fmap.shape
+    flat = fmap.reshape(channels, height * width)
+    if pooling == "gem":
+        powered = np.clip(flat, 1e-6, None) ** GEM_P
+        pooled = powered.mean(axis=1) ** (1 / GEM_P)
+        terms = (q * pooled ** (1 - GEM_P)) @ powered
+    else:
+        pooled = flat.mean(axis=1)
+        terms = q @ flat
+    grid = terms / (height * width * max(np.linalg.norm(pooled), 1e-12))
+    grid = grid.reshape(height, width).astype(np.float32)
+    return Explanation(float(grid.astype(np.float64).sum()), grid, pooling)
+
+
+def explain(model: str, source, query: np.ndarray) -> Explanation:
+    """Each position's share of the similarity of image `source` to the unit `query` vector."""
+    return contributions(feature_map(model, source), query, get_spec(model).pooling)
+
+
+# --- pictures -----------------------------------------------------------------------------
+
+# A perceptually ordered map from dark blue (least) to yellow (most), viridis-like.
+_ANCHORS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], np.float64)
+
+
+def colour(values: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 colours of values in [0, 1]."""
+    x = np.clip(values, 0, 1) * (len(_ANCHORS) - 1)
+    low = np.floor(x).astype(int).clip(0, len(_ANCHORS) - 2)
+    t = (x - low)[..., None]
+    return ((1 - t) * _ANCHORS[low] + t * _ANCHORS[low + 1]).astype(np.uint8)
+
+
+def heatmap(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The grid upsampled smoothly to `size` (width, height), scaled to [0, 1] between its
+    smallest and largest share."""
+    low, high = float(grid.min()), float(grid.max())
+    scaled = (grid - low) / (high - low) if high > low else np.zeros_like(grid)
+    up = Image.fromarray(scaled.astype(np.float32), mode="F").resize(size, Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(up), 0, 1)
+
+
+def overlay_png(source, explanation: Explanation, out: Path, opacity: float = 0.55,
+                max_side: int = 512) -> Path:
+    """The image with its heatmap over it and a colour bar below (least to most share)."""
+    image = load_rgb(source)
+    image.thumbnail((max_side, max_side))
+    heat = colour(heatmap(explanation.grid, image.size))
+    blended = Image.blend(image, Image.fromarray(heat), opacity)
+    bar_height, pad = 14, 4
+    canvas = Image.new("RGB", (blended.width, blended.height + bar_height + 18 + 2 * pad), "white")
+    canvas.paste(blended, (0, 0))
+    bar = colour(np.linspace(0, 1, blended.width))[None].repeat(bar_height, axis=0)
+    canvas.paste(Image.fromarray(bar), (0, blended.height + pad))
+    draw = ImageDraw.Draw(canvas)
+    grid = explanation.grid
+    y = blended.height + pad + bar_height + 2
+    draw.text((2, y), f"{grid.min():+.4f}", fill="black")
+    label = f"similarity {explanation.similarity:.4f} = sum of {grid.size} shares"
+    draw.text((max(blended.width // 2 - 3 * len(label), 2), y), label, fill="black")
+    high = f"{grid.max():+.4f}"
+    draw.text((blended.width - 6 * len(high) - 2, y), high, fill="black")
+    canvas.save(out)
+    return Path(out)
