@@ -123,6 +123,21 @@ def _indexed_vectors(index, queries: list[str]):
     return np.stack([index.vectors[r] for r in rows])
 
 
+def _region_vectors(model, args: argparse.Namespace):
+    """The query images' regions (--region), each as a query vector of its own."""
+    import numpy as np
+
+    from .core.explain import parse_region, region_vector
+
+    try:
+        region = parse_region(args.region)
+        return np.stack([region_vector(model, Path(q).expanduser(), region, args.region_method) for q in args.query])
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    except images.ImageError as err:
+        raise UserError(f"cannot read query image: {err}") from None
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from .core.embed import embed_query_images, mean_query
     from .core.models import load_model
@@ -130,8 +145,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     folder = _folder(args.folder)
     index = _open_index(folder, args.model, args)
     try:
+        region = getattr(args, "region", None)  # demo calls this with fewer arguments
         if index.collection.model in _imported(args):
+            if region:
+                raise UserError(f"--region needs a model Explorer can run; {index.collection.model!r} was imported")
             vectors = _indexed_vectors(index, args.query)
+        elif region:
+            vectors = _region_vectors(load_model(index.collection.model, backend=args.backend), args)
         else:
             model = load_model(index.collection.model, backend=args.backend)
             try:
@@ -422,6 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
+    p.add_argument("--region", metavar="X0,Y0,X1,Y1",
+                   help="query by this part of each query image (fractions of its width and height)")
+    p.add_argument("--region-method", choices=("crop", "pool"), default="crop",
+                   help="crop: embed the region as an image (default: better and faster, "
+                        "bench/bench_regions.py); pool: pool the model's feature-map cells of it")
     with_model(p, None)
     p.set_defaults(func=cmd_search)
 

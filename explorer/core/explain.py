@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .images import load_rgb, model_input
-from .models import fetch_weights, get_spec
+from .models import LoadedModel, fetch_weights, get_spec
 
 GEM_P = 3.0  # torch_network.FeatureNetwork's GeM exponent
 
@@ -76,6 +76,61 @@ def contributions(fmap: np.ndarray, query: np.ndarray, pooling: str = "gap") -> 
     grid = terms / (height * width * max(np.linalg.norm(pooled), 1e-12))
     grid = grid.reshape(height, width).astype(np.float32)
     return Explanation(float(grid.astype(np.float64).sum()), grid, pooling)
+
+
+def parse_region(text: str) -> tuple[float, float, float, float]:
+    """'x0,y0,x1,y1' as fractions of the image's width and height (0 <= x0 < x1 <= 1, ...)."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"a region is x0,y0,x1,y1 (fractions of width and height), not {text!r}") from None
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError(f"a region needs 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, not {text!r}")
+    return x0, y0, x1, y1
+
+
+def region_cells(shape: tuple[int, int], region: tuple[float, float, float, float]) -> np.ndarray:
+    """(H, W) mask of the feature-map cells whose centres lie in the region (at least the one
+    nearest its centre, for a region smaller than a cell)."""
+    height, width = shape
+    x0, y0, x1, y1 = region
+    rows = (np.arange(height) + 0.5) / height
+    cols = (np.arange(width) + 0.5) / width
+    mask = ((rows >= y0) & (rows <= y1))[:, None] & ((cols >= x0) & (cols <= x1))[None, :]
+    if not mask.any():
+        mask[min(int((y0 + y1) / 2 * height), height - 1), min(int((x0 + x1) / 2 * width), width - 1)] = True
+    return mask
+
+
+def pool_region(fmap: np.ndarray, region: tuple[float, float, float, float], pooling: str = "gap") -> np.ndarray:
+    """The unit vector of only the feature-map cells of `region`, pooled as the model pools."""
+    cells = fmap[:, region_cells(fmap.shape[1:], region)]
+    pooled = (np.clip(cells, 1e-6, None) ** GEM_P).mean(axis=1) ** (1 / GEM_P) if pooling == "gem" \
+        else cells.mean(axis=1)
+    return (pooled / max(np.linalg.norm(pooled), 1e-12)).astype(np.float32)
+
+
+def crop_region(source, region: tuple[float, float, float, float]) -> Image.Image:
+    """The region of the upright image, cropped (to embed it as an image of its own)."""
+    image = load_rgb(source)
+    x0, y0, x1, y1 = region
+    box = (int(x0 * image.width), int(y0 * image.height),
+           max(int(round(x1 * image.width)), int(x0 * image.width) + 1),
+           max(int(round(y1 * image.height)), int(y0 * image.height) + 1))
+    return image.crop(box)
+
+
+REGION_METHODS = ("crop", "pool")
+
+
+def region_vector(model: LoadedModel, source, region: tuple[float, float, float, float],
+                  method: str = "crop") -> np.ndarray:
+    """The unit vector of a region of an image: the crop embedded as an image of its own
+    ("crop"), or the model's feature-map cells of the region pooled ("pool")."""
+    if method == "pool":
+        return pool_region(feature_map(model.spec.name, source), region, model.spec.pooling)
+    crop = crop_region(source, region)
+    return model.embed(model_input(crop, model.input_size)[None])[0]
 
 
 def explain(model: str, source, query: np.ndarray) -> Explanation:

@@ -2,6 +2,7 @@
 at the part of a composite that the query shows."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -93,3 +94,37 @@ def test_cli_explain_json_and_png(tmp_path):
     assert answer["similarity"] == pytest.approx(float(np.sum(answer["grid"])), abs=1e-5)
     picture = Image.open(out)
     assert picture.width == 400 and picture.height > 266  # the image (400 x 266) and its colour bar below
+
+
+def test_a_region_query_of_a_composite_ranks_the_regions_subject_first(photo_folder, lite0, tmp_path):
+    """The four labels of the photo folder on one canvas; each quadrant as a query, by both
+    methods (crop, the default, and pooling the feature-map cells of the region)."""
+    from explorer.core.explain import region_vector
+
+    index_folder(photo_folder, lite0)
+    labels = ["astronaut", "cat", "coffee", "rocket"]
+    canvas = Image.new("RGB", (448, 448))
+    for q, label in enumerate(labels):
+        photo = Image.open(photo_folder / label / f"{label}-jitter.jpg").convert("RGB").resize((224, 224))
+        canvas.paste(photo, ((q % 2) * 224, (q // 2) * 224))
+    composite = tmp_path / "composite.png"
+    canvas.save(composite)
+    quadrants = ["0,0,0.5,0.5", "0.5,0,1,0.5", "0,0.5,0.5,1", "0.5,0.5,1,1"]
+    index = SearchIndex.open(photo_folder)
+    try:
+        for label, region in zip(labels, quadrants):
+            box = tuple(map(float, region.split(",")))
+            pooled = [h.path.parent.name for h in index.search(region_vector(lite0, composite, box, "pool"), 7)]
+            assert pooled[0] == label and pooled.count(label) >= 3, (label, pooled)  # weaker than crop
+    finally:
+        index.close()
+    for label, region in zip(labels, quadrants):
+        result = subprocess.run([sys.executable, "-m", "explorer.cli", "search", str(photo_folder), "--query",
+                                 str(composite), "--region", region, "--k", "7", "--json"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        top = [Path(r["path"]).parent.name for r in json.loads(result.stdout)["results"]]
+        assert top == [label] * 7, (label, top)
+    bad = subprocess.run([sys.executable, "-m", "explorer.cli", "search", str(photo_folder), "--query",
+                          str(composite), "--region", "0.5,0,0.2,1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "0 <= x0 < x1 <= 1" in bad.stderr and "Traceback" not in bad.stderr
