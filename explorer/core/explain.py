@@ -163,6 +163,12 @@ def heatmap(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def overlay_png(source, explanation: Explanation, out: Path, opacity: float = 0.55,
                 max_side: int = 512) -> Path:
+    """`overlay` written to `out` (the format from its suffix)."""
+    overlay(source, explanation, opacity, max_side).save(out)
+    return Path(out)
+
+
+def overlay(source, explanation: Explanation, opacity: float = 0.55, max_side: int = 512) -> Image.Image:
     """The image with its heatmap over it and a colour bar below (least to most share)."""
     image = load_rgb(source)
     image.thumbnail((max_side, max_side))
@@ -181,5 +187,4 @@ def overlay_png(source, explanation: Explanation, out: Path, opacity: float = 0.
     draw.text((max(blended.width // 2 - 3 * len(label), 2), y), label, fill="black")
     high = f"{grid.max():+.4f}"
     draw.text((blended.width - 6 * len(high) - 2, y), high, fill="black")
-    canvas.save(out)
-    return Path(out)
+    return canvas

@@ -30,6 +30,7 @@ from .scatter import MapView
 from .session import Session
 from .state import OPENING, AppState
 from .thumbnails import ThumbnailCache
+from .why_similar import show_why_similar
 from .workers import Tasks
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.tasks.failed.connect(self._task_failed)
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
         self.session.repairing.connect(self._repairing)
+        self.query_panel.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
         self.session.indexing_finished.connect(self._indexing_finished)
         self.setAcceptDrops(True)  # files dropped anywhere on the window (see dropEvent)
         self._restore_settings()

@@ -1,0 +1,162 @@
+"""What explaining costs: a similarity heatmap for one image, for a page of 50 results, and a
+region query on a large collection, in milliseconds, with each installed inference backend.
+
+- one heatmap (explain.py, on a bundled sample photo): forward pass (`feature_map`), the exact
+  grid (`contributions`), the overlay PNG (`overlay_png`, whose `heatmap` upsampling is also
+  timed alone), and all of it in a row; always torch: explain.py builds the torch network;
+- a page: 50 different sample photos explained against one query, one by one, and with the trunk
+  run once on a batch of the 50 (the grids and overlays as before);
+- a region of a 2x2 composite of four sample photos: `region_vector` by "crop" (embedded with
+  each backend) and by "pool" (feature-map cells: torch), then `SearchIndex.search` of it at
+  --rows synthetic images (bench/synthetic.py) with HNSW and exact.
+
+Medians of --repeats after one warm-up, on this machine's CPU (every core).
+
+    python bench/bench_explain.py [--rows 100000] [--repeats 10]
+
+Everything (EXPLORER_DATA_DIR and the synthetic collection included) lives in a temporary
+directory removed at the end; building 100k images takes 70-110 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import synthetic  # noqa: E402 (bench/synthetic.py)
+
+from explorer.core import backends, explain  # noqa: E402
+from explorer.core.images import load_rgb, model_input  # noqa: E402
+from explorer.core.models import DEFAULT_MODEL, get_spec, load_model  # noqa: E402
+from explorer.core.query import SearchIndex  # noqa: E402
+from explorer.resources import sample_folder  # noqa: E402
+
+MODEL, PAGE, REGION = DEFAULT_MODEL, 50, (0.0, 0.0, 0.5, 0.5)  # the composite's top-left photo
+
+
+def ms(func, repeats: int) -> float:
+    """Median wall time of `func` in ms, after one warm-up call."""
+    func()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        func()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def heatmap_once(photo: Path, query: np.ndarray, out: Path, fmap=None) -> None:
+    """Forward (unless `fmap` is given), grid, overlay: what showing one heatmap does."""
+    fmap = explain.feature_map(MODEL, photo) if fmap is None else fmap
+    explain.overlay_png(photo, explain.contributions(fmap, query, get_spec(MODEL).pooling), out)
+
+
+def batched_maps(photos: list[Path]) -> np.ndarray:
+    """feature_map's preprocessing and trunk on the whole page at once: (N, C, H, W)."""
+    import torch
+
+    spec, network = explain._network(MODEL)
+    size = spec.preprocessing.size
+    pixels = torch.from_numpy(np.stack([model_input(load_rgb(p, min_side=size), size) for p in photos]))
+    with torch.inference_mode():
+        x = pixels.permute(0, 3, 1, 2).float() * network.scale - network.shift
+        return network.trunk(x).double().numpy()
+
+
+def composite(photos: list[Path], out: Path, side: int = 256) -> Path:
+    canvas = Image.new("RGB", (2 * side, 2 * side))
+    for i, photo in enumerate(photos[:4]):
+        canvas.paste(load_rgb(photo).resize((side, side)), (i % 2 * side, i // 2 * side))
+    canvas.save(out, quality=90)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="images in the synthetic collection")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    n, scratch = args.repeats, Path(tempfile.mkdtemp(prefix="bench-explain-"))
+    os.environ["EXPLORER_DATA_DIR"] = str(scratch / "data")
+    synthetic.OUT = scratch
+    photos = sorted(p for p in sample_folder().rglob("*.jpg"))
+    one = sample_folder() / "astronaut" / "astronaut-original.jpg"
+    page, png = photos[:PAGE], scratch / "overlay.png"
+    rows: list[tuple[str, str, float, str]] = []
+    try:
+        torch_model = load_model(MODEL, backend="torch")
+        query = torch_model.embed(model_input(load_rgb(photos[-1]), torch_model.input_size)[None])[0]
+        fmap = explain.feature_map(MODEL, one)
+        grid = explain.contributions(fmap, query, get_spec(MODEL).pooling)
+        size = load_rgb(one).size
+        shape = "x".join(map(str, fmap.shape))
+        rows += [
+            ("heatmap, one image: forward (feature_map)", "torch", ms(lambda: explain.feature_map(MODEL, one), n),
+             f"{one.name} {size[0]}x{size[1]}, map {shape}"),
+            ("heatmap, one image: grid (contributions)", "torch", ms(
+                lambda: explain.contributions(fmap, query, get_spec(MODEL).pooling), n), ""),
+            ("heatmap, one image: upsampling alone (heatmap)", "torch", ms(
+                lambda: explain.heatmap(grid.grid, (512, 512)), n), "part of overlay_png"),
+            ("heatmap, one image: overlay (overlay_png)", "torch", ms(
+                lambda: explain.overlay_png(one, grid, png), n), "decode, upsample, blend, PNG"),
+            ("heatmap, one image: all in a row", "torch", ms(lambda: heatmap_once(one, query, png), n), ""),
+        ]
+        print("  one image done", file=sys.stderr, flush=True)
+        page_ms = ms(lambda: [heatmap_once(p, query, png) for p in page], n)
+        rows.append((f"page of {PAGE}, one by one: total", "torch", page_ms, f"{page_ms / PAGE:.1f} ms per image"))
+        batch_fwd = ms(lambda: batched_maps(page), n)
+        batch_ms = ms(lambda: [heatmap_once(p, query, png, m) for p, m in zip(page, batched_maps(page))], n)
+        rows += [(f"page of {PAGE}, trunk batched: forward only", "torch", batch_fwd,
+                  f"{batch_fwd / PAGE:.1f} ms per image"),
+                 (f"page of {PAGE}, trunk batched: total", "torch", batch_ms, f"{batch_ms / PAGE:.1f} ms per image")]
+        print("  page done", file=sys.stderr, flush=True)
+
+        source = composite([photos[i] for i in (0, 30, 60, 90)], scratch / "composite.jpg")
+        built = time.perf_counter()
+        folder = synthetic.synthetic_collection(args.rows)
+        build_s = time.perf_counter() - built
+        index = SearchIndex.open(folder, MODEL)
+        try:
+            for backend in backends.installed():
+                model = torch_model if backend == backends.TORCH else load_model(MODEL, backend=backend)
+                crop = explain.region_vector(model, source, REGION, "crop")
+                pool = explain.region_vector(model, source, REGION, "pool")
+                note = model.describe_backend()
+                rows += [
+                    ("region: vector by crop (region_vector)", backend,
+                     ms(lambda: explain.region_vector(model, source, REGION, "crop"), n), note),
+                    ("region: vector by pool (region_vector)", "torch",
+                     ms(lambda: explain.region_vector(model, source, REGION, "pool"), n),
+                     f"feature map from torch whatever the backend ({backend} model)"),
+                    (f"region: search at {len(index)}, HNSW (exact=None)", backend,
+                     ms(lambda: index.search(crop, 10), n), f"crop vector; pool vector: "
+                     f"{ms(lambda: index.search(pool, 10), n):.2f} ms"),
+                    (f"region: search at {len(index)}, exact (exact=True)", backend,
+                     ms(lambda: index.search(crop, 10, exact=True), n), ""),
+                ]
+                print(f"  region with {backend} done", file=sys.stderr, flush=True)
+        finally:
+            index.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nExplain and region query, {MODEL}, median of {n} after one warm-up (ms); "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; synthetic {args.rows} built in {build_s:.0f} s\n")
+    print("| measurement | backend | ms | notes |\n| --- | --- | ---: | --- |")
+    for what, backend, value, note in rows:
+        print(f"| {what} | {backend} | {value:.2f} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

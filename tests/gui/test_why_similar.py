@@ -1,0 +1,32 @@
+"""Why similar? (issue 19): a result beside the query's examples, each with its heatmap."""
+
+import numpy as np
+from PIL import Image
+
+from explorer.gui import embedding
+from explorer.gui.why_similar import show_why_similar
+
+from gui_helpers import rows_by_name, wait_until_ready
+
+
+def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, window, indexed_folder, lite0,
+                                                                       tmp_path):
+    embedding.remember_model(lite0)
+    window.open_folder(indexed_folder)
+    wait_until_ready(qtbot, window, layout=False)
+    state = window.state
+    window.session.query_by_rows(rows_by_name(state, "cat-original.jpg", "cat-gray.jpg"))
+    [row] = rows_by_name(state, "cat-flip.jpg")
+    actions = [text for text, _ in window.query_panel._result_actions]
+    assert "Why similar?" in actions
+    dialog = show_why_similar(window, row)
+    qtbot.waitUntil(dialog.ready, timeout=120_000)
+    captions = [w.text() for w in dialog.findChildren(type(dialog.status)) if "share of the similarity" in w.text()]
+    assert len(captions) == 3  # the result, and each of the two examples
+    shown = float(captions[0].rsplit(", ", 1)[1])
+    expected = float(state.collection.vectors[row] @ state.query_vector)
+    assert abs(shown - expected) < 1e-4  # the map sums to the similarity the app ranks by
+    out = tmp_path / "why.png"
+    assert dialog.save_png(out)
+    picture = np.asarray(Image.open(out).convert("RGB"))
+    assert picture.shape[1] > 3 * 300 and picture.std() > 20  # three pictures side by side, not blank
