@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, QProcess, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeyEvent, QKeySequence, QPainter, \
-    QPaintEvent, QWheelEvent
+    QImage, QPaintEvent, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QPushButton, QSizePolicy,
     QSlider, QVBoxLayout, QWidget,
@@ -21,7 +21,9 @@ from superqt import QElidingLabel
 from superqt.utils import signals_blocked
 
 from ..core.analysis import ranking
+from ..core.explain import colour
 from .grid_model import DEFAULT_SIZE, DecorationRole, GridModel, ThumbnailDelegate, runs
+from .heatmaps import HeatmapCache
 from .preview import ImagePreview, PreviewItem
 from .session import Session
 from .state import EMPTY_ROWS, AppState
@@ -93,6 +95,7 @@ class GridView(QWidget):
         super().__init__(parent)
         self.state, self.session, self.thumbnails = state, session, thumbnails
         self.model = GridModel(state, thumbnails, self)
+        self.heatmaps = self.model.heatmaps = HeatmapCache(state, session.tasks, self)
         self.delegate = ThumbnailDelegate(self.model, self)
         self.view = ThumbnailListView(self)
         self.view.setModel(self.model)
@@ -142,6 +145,16 @@ class GridView(QWidget):
         self.filter_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.show_all_button = QPushButton("Show all", self, toolTip="Clear the filter (Esc)")
         self.show_all_button.clicked.connect(lambda: self.state.set_filter(None, "", "grid"))
+        self.why_similar = QCheckBox("Why similar?", self, toolTip=(
+            "Over each tile, what in it counts for the query: yellow adds most to its similarity, "
+            "dark blue least (exact shares of it, computed for the tiles on screen)"))
+        self.why_similar.toggled.connect(self._why_similar_toggled)
+        self.heat_opacity = QSlider(Qt.Orientation.Horizontal, self, minimum=10, maximum=90, value=55,
+                                    maximumWidth=80, toolTip="Opacity of the heatmaps", visible=False)
+        self.heat_opacity.valueChanged.connect(self._heat_opacity_changed)
+        self.heat_legend = QLabel(self, visible=False, toolTip="least share → most share")
+        self.heat_legend.setPixmap(_legend_pixmap())
+        self.heatmaps.ready.connect(self.view.viewport().update)
         self.count_label = QLabel(self)
         self.size_slider = QSlider(Qt.Orientation.Horizontal, self, minimum=MIN_SIZE, maximum=MAX_SIZE,
                                    minimumWidth=70, maximumWidth=140, toolTip="Thumbnail size (Ctrl+wheel, Ctrl++ / Ctrl+-)")
@@ -152,8 +165,20 @@ class GridView(QWidget):
             self.toolbar.addWidget(widget)
         self.toolbar.addWidget(self.filter_label, 1)
         self.toolbar.addStretch(1)
+        for widget in (self.why_similar, self.heat_legend, self.heat_opacity):
+            self.toolbar.addWidget(widget)
         self.toolbar.addWidget(self.count_label)
         self.toolbar.addWidget(self.size_slider)
+
+    def _why_similar_toggled(self, on: bool) -> None:
+        self.heatmaps.enabled = on
+        self.heat_opacity.setVisible(on)
+        self.heat_legend.setVisible(on)
+        self.view.viewport().update()  # the maps already computed show at once
+
+    def _heat_opacity_changed(self, value: int) -> None:
+        self.heatmaps.opacity = value / 100
+        self.view.viewport().update()
 
     def _add_zoom_actions(self) -> None:
         bindings = QKeySequence.keyBindings
@@ -417,3 +442,9 @@ def _reveal(paths: list[Path]) -> None:
     if sys.platform not in ("darwin", "win32"):  # freedesktop has no portable "select this file"
         for folder in dict.fromkeys(p.parent for p in paths):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def _legend_pixmap(width: int = 60, height: int = 10) -> QPixmap:
+    """The heatmaps' colours, least to most share."""
+    rgb = np.ascontiguousarray(colour(np.linspace(0, 1, width))[None].repeat(height, axis=0))
+    return QPixmap.fromImage(QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy())

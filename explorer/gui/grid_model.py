@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QModelIndex, QObject, QRect, QSize, QStringListModel, Qt, QUrl
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from superqt.utils import signals_blocked
 
@@ -43,6 +43,7 @@ class GridModel(QStringListModel):
     def __init__(self, state: AppState, thumbnails: ThumbnailCache, parent: QObject | None = None):
         super().__init__(parent)
         self.state, self.thumbnails = state, thumbnails
+        self.heatmaps = None  # a heatmaps.HeatmapCache once the view offers "Why similar?"
         self.order = EMPTY_ROWS
         self._position = EMPTY_ROWS  # collection row -> display position, -1 where hidden
         self._waiting: dict[str, int] = {}  # thumbnail misses: relative path -> collection row
@@ -87,6 +88,12 @@ class GridModel(QStringListModel):
     def score_at(self, position: int) -> float | None:
         scores, row = self.state.scores, self.order[position]
         return float(scores[row]) if scores is not None and row < len(scores) else None
+
+    def heat_at(self, position: int) -> QImage | None:
+        """The "Why similar?" heatmap of the tile, when the overlay is on and it is ready."""
+        if self.heatmaps is None:
+            return None
+        return self.heatmaps.image_for(self.state.collection.paths[int(self.order[position])])
 
     def pixmap_at(self, position: int) -> QPixmap | None:
         row = int(self.order[position])
@@ -195,6 +202,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target.moveCenter(thumb.center())
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, pixmap)
+            heat = self.model.heat_at(position)
+            if heat is not None:  # 7 x 7 cells drawn smoothly over the picture the model saw whole
+                painter.setOpacity(self.model.heatmaps.opacity)
+                painter.drawImage(target, heat)
+                painter.setOpacity(1.0)
         score = self.model.score_at(position)
         if score is not None:
             badge = option.fontMetrics.boundingRect(f"{score:.3f}").adjusted(-3, -1, 3, 1)

@@ -78,6 +78,7 @@ class WhySimilar(QDialog):
         self.status.setText("Yellow: the parts that add most to the similarity; each map sums to the "
                             "similarity under it (exact for average pooling)." + self.note)
         self.save_button.setEnabled(True)
+        self.adjustSize()  # grow to the pictures now, not on the next layout pass
 
     def ready(self) -> bool:
         return self.save_button.isEnabled()

@@ -30,3 +30,31 @@ def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, win
     assert dialog.save_png(out)
     picture = np.asarray(Image.open(out).convert("RGB"))
     assert picture.shape[1] > 3 * 300 and picture.std() > 20  # three pictures side by side, not blank
+
+
+def test_the_grid_overlays_each_visible_tiles_heatmap_and_toggles_at_once(qtbot, window, indexed_folder, lite0,
+                                                                          tmp_path):
+    embedding.remember_model(lite0)
+    window.open_folder(indexed_folder)
+    wait_until_ready(qtbot, window, layout=False)
+    state, grid = window.state, window.grid
+    window.session.query_by_rows(rows_by_name(state, "rocket-original.jpg"))
+    qtbot.waitUntil(lambda: all(grid.model.pixmap_at(p) is not None for p in range(28)), timeout=30_000)
+    grid.why_similar.setChecked(True)
+    assert grid.heat_opacity.isVisible() and grid.heat_legend.isVisible()
+    paths = list(state.collection.paths)
+    for path in paths:
+        grid.heatmaps.image_for(path)  # what painting the tiles asks for
+    qtbot.waitUntil(lambda: all(grid.heatmaps.grid_for(p) is not None for p in paths), timeout=120_000)
+    for path in paths:  # each map sums to the similarity the grid shows on the tile
+        row = state.collection.paths.index(path)
+        assert abs(float(grid.heatmaps.grid_for(path).sum()) - float(state.scores[row])) < 1e-4
+    overlaid = grid.view.viewport().grab().toImage()
+    tasks_before = window.tasks.latest("heatmaps")
+    grid.why_similar.setChecked(False)  # off and on again: no new work, the same picture
+    plain = grid.view.viewport().grab().toImage()
+    assert plain != overlaid
+    grid.why_similar.setChecked(True)
+    assert grid.view.viewport().grab().toImage() == overlaid
+    assert window.tasks.latest("heatmaps") is tasks_before
+    grid.grab().save(str(tmp_path / "grid.png"))
