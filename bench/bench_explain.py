@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="images in the synthetic collection")
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    n, scratch = args.repeats, Path(tempfile.mkdtemp(prefix="bench-explain-"))
+    load, n, scratch = os.getloadavg()[0], args.repeats, Path(tempfile.mkdtemp(prefix="bench-explain-"))
     os.environ["EXPLORER_DATA_DIR"] = str(scratch / "data")
     synthetic.OUT = scratch
     photos = sorted(p for p in sample_folder().rglob("*.jpg"))
@@ -155,7 +155,7 @@ def main() -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\nExplain and region query, {MODEL}, median of {n} after one warm-up (ms); "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; synthetic {args.rows} built in {build_s:.0f} s\n")
+          f"{os.cpu_count()} cores, load (1 min) {load:.2f} -> {os.getloadavg()[0]:.2f}; synthetic {args.rows} built in {build_s:.0f} s\n")
     print("| measurement | backend | ms | notes |\n| --- | --- | ---: | --- |")
     for what, backend, value, note in rows:
         print(f"| {what} | {backend} | {value:.2f} | {note} |")

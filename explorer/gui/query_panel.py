@@ -22,6 +22,7 @@ from superqt.utils import signals_blocked
 
 from ..core.models import is_registered
 from .query_sources import classify_paths, local_files, paths_in_text, png_bytes, relative_to_collection
+from .region_picker import RegionDialog
 from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .session import Session
 from .state import AppState, QueryExample
@@ -153,6 +154,14 @@ class QueryPanel(QWidget):
             return
         self.session.query_failed.emit("The clipboard holds no image. Copy an image (or an image "
                                        "file in the file manager), then paste it here.")
+
+    def pick_region(self, index: int) -> RegionDialog:
+        """Draw a rectangle on example `index`: its region takes the example's place."""
+        example = self.state.examples[index]
+        dialog = RegionDialog(example.path, self)
+        dialog.accepted.connect(lambda: self.session.query_by_region(example, dialog.region))
+        dialog.open()
+        return dialog
 
     def add_image(self, image: QImage, name: str = "pasted image") -> None:
         self._embed([(png_bytes(image), name)])
@@ -294,7 +303,8 @@ class QueryPanel(QWidget):
         self._tiles = []
         for i, example in enumerate(examples):
             tile = ExampleTile(example, self._example_pixmap(example),
-                                lambda *_, i=i: self.state.remove_example(i), self.strip)
+                                lambda *_, i=i: self.state.remove_example(i), self.strip,
+                                on_region=lambda *_, i=i: self.pick_region(i))
             self.strip_layout.insertWidget(i, tile)
             self._tiles.append(tile)
         self.hint.setVisible(not examples)

@@ -52,7 +52,7 @@ class ResultList(QListWidget):
 
 
 class ExampleTile(QFrame):
-    def __init__(self, example: QueryExample, pixmap: QPixmap | None, on_remove, parent=None):
+    def __init__(self, example: QueryExample, pixmap: QPixmap | None, on_remove, parent=None, on_region=None):
         super().__init__(parent)
         self.setObjectName("exampleTile")
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -71,6 +71,12 @@ class ExampleTile(QFrame):
         self.remove.clicked.connect(on_remove)
         layout.addWidget(self.image, 0, 0)
         layout.addWidget(self.remove, 0, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight)
+        if on_region is not None and example.path is not None:
+            self.region = QToolButton(text="\u25ad", objectName="regionExample", autoRaise=False)
+            self.region.setToolTip("Query by a region of this image: draw a rectangle on it")
+            self.region.setFixedSize(18, 18)
+            self.region.clicked.connect(on_region)
+            layout.addWidget(self.region, 0, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(name, 1, 0)
 
     def set_pixmap(self, pixmap: QPixmap | None) -> None:

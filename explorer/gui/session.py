@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import images
 from ..core.embed import embed_query_images
+from ..core.explain import crop_region, region_vector
 from ..core.indexer import IndexReport, index_folder
 from ..core.layout import QUICK, Layout, compute_layout, extend_layout
 from ..core.models import DEFAULT_MODEL, is_registered
@@ -313,6 +314,26 @@ class Session(QObject):
         generation = self.state.query_generation
         return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
                                 on_result=lambda result: self._embedded_query(result, generation))
+
+    def query_by_region(self, example: QueryExample, region: tuple[float, float, float, float]) -> Task:
+        """Put the region of an example's image (cropped and embedded, explain.region_vector) in
+        the example's place."""
+        model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
+
+        def embed() -> QueryExample:
+            if not is_registered(model_name):
+                raise ValueError(imported_problem(model_name))
+            vector = region_vector(loaded_model(model_name, backend), example.path, region, "crop")
+            crop = crop_region(example.path, region)
+            return QueryExample(f"{example.path.name} (region)", vector, None, images.thumbnail_jpeg(crop))
+
+        def replace(region_example: QueryExample) -> None:
+            if example in self.state.examples:
+                self.state.remove_example(self.state.examples.index(example))
+            self.state.add_examples([region_example])
+
+        self._query_tasks += 1
+        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, on_result=replace)
 
     def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
                          ) -> tuple[list[QueryExample], list[str], str]:

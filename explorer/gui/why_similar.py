@@ -52,6 +52,7 @@ class WhySimilar(QDialog):
         self.save_button = QPushButton("Save as PNG\u2026", enabled=False)
         self.save_button.clicked.connect(self._ask_where_to_save)
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)  # grows with the pictures
         layout.addLayout(self.pictures)
         layout.addWidget(self.status)
         layout.addWidget(self.save_button, alignment=Qt.AlignmentFlag.AlignRight)

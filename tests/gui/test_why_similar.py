@@ -1,6 +1,7 @@
 """Why similar? (issue 19): a result beside the query's examples, each with its heatmap."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from explorer.gui import embedding
@@ -26,6 +27,7 @@ def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, win
     shown = float(captions[0].rsplit(", ", 1)[1])
     expected = float(state.collection.vectors[row] @ state.query_vector)
     assert abs(shown - expected) < 1e-4  # the map sums to the similarity the app ranks by
+    qtbot.waitUntil(lambda: dialog.width() > 3 * 300, timeout=5_000)  # laid out: three pictures wide
     out = tmp_path / "why.png"
     assert dialog.save_png(out)
     picture = np.asarray(Image.open(out).convert("RGB"))
@@ -58,3 +60,28 @@ def test_the_grid_overlays_each_visible_tiles_heatmap_and_toggles_at_once(qtbot,
     assert grid.view.viewport().grab().toImage() == overlaid
     assert window.tasks.latest("heatmaps") is tasks_before
     grid.grab().save(str(tmp_path / "grid.png"))
+
+
+def test_query_by_a_region_drawn_on_an_example(qtbot, window, indexed_folder, lite0, tmp_path):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from explorer.core.explain import region_vector
+
+    embedding.remember_model(lite0)
+    window.open_folder(indexed_folder)
+    wait_until_ready(qtbot, window, layout=False)
+    state, panel = window.state, window.query_panel
+    window.session.query_by_rows(rows_by_name(state, "astronaut-original.jpg"))
+    qtbot.waitUntil(lambda: len(panel._tiles) == 1, timeout=5_000)
+    assert panel._tiles[0].region.toolTip().startswith("Query by a region")
+    dialog = panel.pick_region(0)
+    shuttle = (0.68, 0.0, 1.0, 0.55)  # the model of the shuttle beside the astronaut
+    dialog.picker.set_region(shuttle)
+    assert dialog.picker.region() == pytest.approx(shuttle, abs=0.01)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: bool(state.examples) and state.examples[0].name.endswith("(region)"), timeout=60_000)
+    [example] = state.examples
+    expected = region_vector(lite0, indexed_folder / "astronaut" / "astronaut-original.jpg", dialog.region, "crop")
+    np.testing.assert_allclose(example.vector, expected, atol=1e-5)
+    np.testing.assert_allclose(state.query_vector, expected, atol=1e-5)
+    assert example.thumbnail  # the crop, as its tile
