@@ -37,6 +37,7 @@ from PIL import Image  # noqa: E402
 import synthetic  # noqa: E402 (bench/synthetic.py)
 
 from explorer.core import backends, explain  # noqa: E402
+from explorer.core.ann import EXACT_BELOW  # noqa: E402
 from explorer.core.images import load_rgb, model_input  # noqa: E402
 from explorer.core.models import DEFAULT_MODEL, get_spec, load_model  # noqa: E402
 from explorer.core.query import SearchIndex  # noqa: E402
@@ -136,14 +137,14 @@ def main() -> int:
                 model = torch_model if backend == backends.TORCH else load_model(MODEL, backend=backend)
                 crop = explain.region_vector(model, source, REGION, "crop")
                 pool = explain.region_vector(model, source, REGION, "pool")
-                note = model.describe_backend()
+                note, how = model.describe_backend(), "HNSW" if len(index) >= EXACT_BELOW else "exact, under EXACT_BELOW"
                 rows += [
                     ("region: vector by crop (region_vector)", backend,
                      ms(lambda: explain.region_vector(model, source, REGION, "crop"), n), note),
                     ("region: vector by pool (region_vector)", "torch",
                      ms(lambda: explain.region_vector(model, source, REGION, "pool"), n),
                      f"feature map from torch whatever the backend ({backend} model)"),
-                    (f"region: search at {len(index)}, HNSW (exact=None)", backend,
+                    (f"region: search at {len(index)}, exact=None ({how})", backend,
                      ms(lambda: index.search(crop, 10), n), f"crop vector; pool vector: "
                      f"{ms(lambda: index.search(pool, 10), n):.2f} ms"),
                     (f"region: search at {len(index)}, exact (exact=True)", backend,
