@@ -157,7 +157,8 @@ def _inputs(sources: list[Path]) -> list[tuple[str, Path, Path | None]]:
 
 
 def _shard_number(path: Path) -> int:
-    return int(re.search(r"(\d+)$", path.stem).group(1)) if re.search(r"(\d+)$", path.stem) else 0
+    match = re.search(r"(\d+)$", path.stem)
+    return int(match.group(1)) if match else 0
 
 
 def _batches(inputs: list[tuple[str, Path, Path | None]], path_column: str | None,

@@ -56,8 +56,7 @@ def feature_map(model: str, source) -> np.ndarray:
     size = spec.preprocessing.size
     pixels = torch.from_numpy(model_input(load_rgb(source, min_side=size), size)[None])
     with torch.inference_mode():
-        x = pixels.permute(0, 3, 1, 2).float() * network.scale - network.shift
-        return network.trunk(x).double()[0].numpy()
+        return network.feature_map(pixels).double()[0].numpy()
 
 
 def contributions(fmap: np.ndarray, query: np.ndarray, pooling: str = "gap") -> Explanation:

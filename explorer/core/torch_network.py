@@ -30,11 +30,14 @@ class FeatureNetwork(torch.nn.Module):
         self.register_buffer("shift", mean_t / std_t)
         self.pooling = pooling
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) maps of (N, H, W, 3) uint8 pixels, before pooling (explain.py uses them)."""
         # NHWC uint8 -> an NCHW view with channels_last strides: no copy, the layout the
         # convolutions are fastest in.
-        x = pixels.permute(0, 3, 1, 2).float() * self.scale - self.shift
-        feature_map = self.trunk(x).float()
+        return self.trunk(pixels.permute(0, 3, 1, 2).float() * self.scale - self.shift)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        feature_map = self.feature_map(pixels).float()
         if self.pooling == "gem":  # generalised mean, p=3: leans towards strong activations
             return feature_map.clamp(min=1e-6).pow(3).mean(dim=(2, 3)).pow(1 / 3)
         return feature_map.mean(dim=(2, 3))  # global average pooling

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, QProcess, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeyEvent, QKeySequence, QPainter, \
-    QImage, QPaintEvent, QPixmap, QWheelEvent
+    QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QPushButton, QSizePolicy,
     QSlider, QVBoxLayout, QWidget,
@@ -21,9 +21,8 @@ from superqt import QElidingLabel
 from superqt.utils import signals_blocked
 
 from ..core.analysis import ranking
-from ..core.explain import colour
 from .grid_model import DEFAULT_SIZE, DecorationRole, GridModel, ThumbnailDelegate, runs
-from .heatmaps import HeatmapCache
+from .heatmaps import HeatmapCache, legend_pixmap
 from .preview import ImagePreview, PreviewItem
 from .session import Session
 from .state import EMPTY_ROWS, AppState
@@ -153,7 +152,7 @@ class GridView(QWidget):
                                     maximumWidth=80, toolTip="Opacity of the heatmaps", visible=False)
         self.heat_opacity.valueChanged.connect(self._heat_opacity_changed)
         self.heat_legend = QLabel(self, visible=False, toolTip="least share → most share")
-        self.heat_legend.setPixmap(_legend_pixmap())
+        self.heat_legend.setPixmap(legend_pixmap())
         self.heatmaps.ready.connect(self.view.viewport().update)
         self.count_label = QLabel(self)
         self.size_slider = QSlider(Qt.Orientation.Horizontal, self, minimum=MIN_SIZE, maximum=MAX_SIZE,
@@ -442,9 +441,3 @@ def _reveal(paths: list[Path]) -> None:
     if sys.platform not in ("darwin", "win32"):  # freedesktop has no portable "select this file"
         for folder in dict.fromkeys(p.parent for p in paths):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
-
-
-def _legend_pixmap(width: int = 60, height: int = 10) -> QPixmap:
-    """The heatmaps' colours, least to most share."""
-    rgb = np.ascontiguousarray(colour(np.linspace(0, 1, width))[None].repeat(height, axis=0))
-    return QPixmap.fromImage(QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy())

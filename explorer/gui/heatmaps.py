@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 
 from ..core.explain import colour, contributions, feature_map
 from ..core.models import get_spec, is_registered
@@ -32,6 +32,17 @@ def _feature_maps(model: str, folder: Path, paths: list[str]) -> list[tuple[str,
         except Exception:  # noqa: BLE001 (a vanished or unreadable file: no overlay on its tile)
             out.append((path, None))
     return out
+
+
+def rgb_image(rgb: np.ndarray) -> QImage:
+    """A QImage (its own copy) of an (H, W, 3) uint8 array."""
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
+
+
+def legend_pixmap(width: int = 60, height: int = 10) -> QPixmap:
+    """The heatmaps' colours, least to most share."""
+    return QPixmap.fromImage(rgb_image(colour(np.linspace(0, 1, width))[None].repeat(height, axis=0)))
 
 
 class HeatmapCache(QObject):
@@ -75,8 +86,7 @@ class HeatmapCache(QObject):
         if grid is None:
             return None
         low, high = float(grid.min()), float(grid.max())
-        rgb = np.ascontiguousarray(colour((grid - low) / (high - low) if high > low else grid * 0))
-        image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
+        image = rgb_image(colour((grid - low) / (high - low) if high > low else grid * 0))
         self._images[path] = image
         return image
 

@@ -23,6 +23,7 @@ from ..core.models import DEFAULT_MODEL, is_registered
 from ..core.query import SearchIndex, default_model_for
 from ..core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
 from .embedding import cached_model, imported_problem, loaded_model
+from .query_sources import relative_to_collection
 from .state import OPENING, AppState, IndexingStatus, QueryExample
 from .workers import Task, Tasks
 
@@ -343,9 +344,8 @@ class Session(QObject):
         row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
         examples, problems = [], []
         for source, name in zip(sources, names):
-            try:
-                row = row_of[Path(source).resolve().relative_to(collection.folder).as_posix()]
-            except (TypeError, ValueError, KeyError, AttributeError):
+            row = row_of.get(relative_to_collection(source, collection)) if isinstance(source, Path) else None
+            if row is None:
                 problems.append(f"{name}: {imported_problem(model_name)}")
                 continue
             examples.append(QueryExample(name, collection.vectors[row].copy(), Path(source),

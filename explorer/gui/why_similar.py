@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..core.explain import explain, overlay
 from ..core.models import is_registered
+from .heatmaps import rgb_image
 from .workers import Tasks
 
 SIDE = 360  # pixels of the longer side of each picture
@@ -30,12 +31,6 @@ def explanations(model: str, result: Path, query: np.ndarray, result_vector: np.
         pictures.append((f"example {name}: its share of the similarity to {result.name}, {share.similarity:.4f}",
                          overlay(path, share, max_side=SIDE)))
     return pictures
-
-
-def _pixmap(picture: Image.Image) -> QPixmap:
-    rgb = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
-    return QPixmap.fromImage(QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1],
-                                    QImage.Format.Format_RGB888).copy())
 
 
 class WhySimilar(QDialog):
@@ -72,7 +67,7 @@ class WhySimilar(QDialog):
         for caption, picture in pictures:
             column = QVBoxLayout()
             image = QLabel()
-            image.setPixmap(_pixmap(picture))
+            image.setPixmap(QPixmap.fromImage(rgb_image(np.asarray(picture.convert("RGB")))))
             column.addWidget(image, alignment=Qt.AlignmentFlag.AlignTop)
             column.addWidget(QLabel(caption, wordWrap=True, maximumWidth=SIDE))
             self.pictures.addLayout(column)
