@@ -359,7 +359,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         positives = embed_query_images(model, [Path(q).expanduser() for q in args.query])
         negatives = embed_query_images(model, [Path(n).expanduser() for n in args.negative]) if args.negative else None
-        explanation = explain(args.model, Path(args.image).expanduser(), rocchio(positives, negatives))
+        explanation = explain(args.model, Path(args.image).expanduser(), rocchio(positives, negatives),
+                              model.backend)
     except images.ImageError as err:
         raise UserError(f"cannot read an image: {err}") from None
     if args.out:

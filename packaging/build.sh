@@ -53,7 +53,7 @@ if "$py" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
     exit 1
 fi
 
-echo "== the default model's ONNX graph, shipped so the frozen app never exports it"
+echo "== the default model's ONNX graphs (features, feature maps), shipped so the frozen app never exports them"
 rm -rf build/graphs
 "$py" packaging/export_graphs.py build/graphs
 

@@ -1,4 +1,5 @@
-"""Export the ONNX graphs the installer ships, so the frozen app never exports them itself.
+"""Export the ONNX graphs the installer ships (each model's features and its feature maps, for
+"Why similar?"), so the frozen app never exports them itself.
 
     python packaging/export_graphs.py DESTINATION [MODEL ...]   (default: the default model)
 
@@ -30,10 +31,11 @@ def main(destination: str, names: list[str]) -> int:
     for name in names or [DEFAULT_MODEL]:
         spec = get_spec(name)
         weights, sha256 = fetch_weights(spec)
-        graph = graphs.onnx_graph(spec, weights, sha256)
-        for path in (graph, graphs.record_path(graph)):
-            shutil.copy2(path, target / path.name)
-        print(f"{name}: {graph.name} ({graph.stat().st_size / 1e6:.1f} MB)")
+        for output in (graphs.FEATURES, graphs.MAP):
+            graph = graphs.onnx_graph(spec, weights, sha256, output=output)
+            for path in (graph, graphs.record_path(graph)):
+                shutil.copy2(path, target / path.name)
+            print(f"{name}: {graph.name} ({graph.stat().st_size / 1e6:.1f} MB)")
     shutil.rmtree(cache)
     return 0
 

@@ -5,6 +5,7 @@ says how its forward pass runs: in PyTorch, or as its ONNX graph (graphs.py) in 
 OpenVINO. Every backend takes the decoder's uint8 (N, H, W, 3) pixels and returns the same
 pooled features to within 1e-4, so a collection never records which one made its vectors and
 switching backend never forces a re-index. A lower precision would be another representation.
+A map runner (output=MAP) returns the feature maps before pooling instead, for explain.py.
 
 `auto` takes the first backend of `preference()` that starts: a GPU when one is usable, else the
 fastest CPU runtime installed (measured with bench/bench_core.py), else torch, which is always
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .graphs import FEATURES
 from .tasks import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -48,7 +50,8 @@ class BackendUnavailable(RuntimeError):
 
 
 class Runner(Protocol):
-    """A representation ready to run: uint8 (N, H, W, 3) pixels -> (N, dim) float32 features."""
+    """A representation ready to run: uint8 (N, H, W, 3) pixels -> (N, dim) float32 features
+    (a map runner: (N, C, H, W) float32 feature maps)."""
 
     backend: str
     device: str
@@ -110,12 +113,14 @@ def preference(requested: str = AUTO) -> list[str]:
 
 
 def create_runner(spec: "ModelSpec", weights: Path, weights_sha256: str,
-                  requested: str = AUTO, progress: Progress = no_progress) -> Runner:
-    """Start `spec` on the requested backend; `auto` falls through to the next one on failure."""
+                  requested: str = AUTO, progress: Progress = no_progress,
+                  output: str = FEATURES) -> Runner:
+    """Start `spec` (its pooled features, or output=MAP: its feature maps) on the requested
+    backend; `auto` falls through to the next one on failure."""
     errors = []
     for backend in preference(requested):
         try:
-            return _CREATE[backend](spec, weights, weights_sha256, progress)
+            return _CREATE[backend](spec, weights, weights_sha256, progress, output)
         except (ImportError, BackendUnavailable, RuntimeError, OSError) as err:
             if requested != AUTO:
                 if isinstance(err, BackendUnavailable):
@@ -150,7 +155,7 @@ def _torch_gpu() -> str | None:
 
 @dataclass
 class TorchRunner:
-    network: "object"  # torch_network.FeatureNetwork
+    network: "object"  # torch_network.FeatureNetwork (or FeatureMapNetwork)
     device: str = "CPU"
     backend: str = TORCH
 
@@ -164,13 +169,14 @@ class TorchRunner:
             return self.network(x).cpu().numpy().astype(np.float32, copy=False)
 
 
-def _start_torch(spec: "ModelSpec", weights: Path, weights_sha256: str, progress: Progress) -> TorchRunner:
+def _start_torch(spec: "ModelSpec", weights: Path, weights_sha256: str, progress: Progress,
+                 output: str) -> TorchRunner:
     import torch
 
     from .torch_network import build_feature_network
 
     torch.set_num_threads(threads())
-    network = build_feature_network(spec, weights)
+    network = build_feature_network(spec, weights, output)
     device = _torch_gpu()
     if device == "cuda":
         # TF32 convolutions would move vectors ~1e-3 away from every other backend's.
@@ -209,12 +215,12 @@ class OnnxRuntimeRunner:
 
 
 def _start_onnxruntime(spec: "ModelSpec", weights: Path, weights_sha256: str,
-                       progress: Progress) -> OnnxRuntimeRunner:
+                       progress: Progress, output: str) -> OnnxRuntimeRunner:
     import onnxruntime
 
     from .graphs import onnx_graph
 
-    graph = onnx_graph(spec, weights, weights_sha256, progress)
+    graph = onnx_graph(spec, weights, weights_sha256, progress, output)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads()
     options.inter_op_num_threads = 1
@@ -252,12 +258,12 @@ class OpenVinoRunner:
 
 
 def _start_openvino(spec: "ModelSpec", weights: Path, weights_sha256: str,
-                    progress: Progress) -> OpenVinoRunner:
+                    progress: Progress, output: str) -> OpenVinoRunner:
     import openvino
 
     from .graphs import onnx_graph
 
-    graph = onnx_graph(spec, weights, weights_sha256, progress)
+    graph = onnx_graph(spec, weights, weights_sha256, progress, output)
     config = {
         "PERFORMANCE_HINT": "LATENCY",  # one batch at a time on all cores: measured 2x THROUGHPUT
         "INFERENCE_NUM_THREADS": threads(),

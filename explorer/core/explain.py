@@ -10,9 +10,10 @@ and GeM (g_c = (mean F_c^p)^(1/p), p = 3) gives, since g_c = g_c^(1-p) * mean F_
     cos(g, q) = sum over (i, j) of sum_c q_c g_c^(1-p) F[c, i, j]^p / (H * W * |g|)
 
 so the per-position terms form a grid that sums to the similarity the app shows (up to the
-backends' float error, about 1e-5). No gradients. The map comes from the torch network of the
-representation (torch_network.FeatureNetwork.trunk), on the image as the model sees it (the
-whole image squashed to the input size), for the few images being explained.
+backends' float error, about 1e-5). No gradients. The map comes from the representation's map
+runner on any backend (backends.create_runner with output=MAP: the same network, stopped before
+pooling), on the image as the model sees it (the whole image squashed to the input size), for
+the few images being explained.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .backends import AUTO, Runner, create_runner
+from .graphs import MAP
 from .images import load_rgb, model_input
 from .models import LoadedModel, fetch_weights, get_spec
 
@@ -37,26 +40,25 @@ class Explanation:
     pooling: str  # "gap" or "gem"
 
 
-@functools.lru_cache(maxsize=2)
-def _network(model: str):
-    """The representation's torch network, built once per model (a second or two)."""
-    import torch  # noqa: F401 (only here: explaining needs the feature map, which only torch gives)
-
-    from .torch_network import build_feature_network
-
+@functools.lru_cache(maxsize=4)
+def map_runner(model: str, backend: str = AUTO) -> "Runner":
+    """The representation's map runner on `backend`, started once per model and backend (a
+    second or two; on first use of an ONNX backend, its map graph is exported: ~10 s)."""
     spec = get_spec(model)
-    return spec, build_feature_network(spec, fetch_weights(spec)[0])
+    weights, sha256 = fetch_weights(spec)
+    return create_runner(spec, weights, sha256, backend, output=MAP)
 
 
-def feature_map(model: str, source) -> np.ndarray:
+def feature_maps(model: str, pixels: np.ndarray, backend: str = AUTO) -> np.ndarray:
+    """(N, C, H, W) float32 feature maps of model-input pixels ((N, S, S, 3) uint8)."""
+    return np.asarray(map_runner(model, backend)(pixels), np.float32)
+
+
+def feature_map(model: str, source, backend: str = AUTO) -> np.ndarray:
     """(C, H, W) float64 feature map of one image (path, bytes or file) under `model`."""
-    import torch
-
-    spec, network = _network(model)
-    size = spec.preprocessing.size
-    pixels = torch.from_numpy(model_input(load_rgb(source, min_side=size), size)[None])
-    with torch.inference_mode():
-        return network.feature_map(pixels).double()[0].numpy()
+    size = get_spec(model).preprocessing.size
+    pixels = model_input(load_rgb(source, min_side=size), size)[None]
+    return feature_maps(model, pixels, backend)[0].astype(np.float64)
 
 
 def contributions(fmap: np.ndarray, query: np.ndarray, pooling: str = "gap") -> Explanation:
@@ -127,14 +129,15 @@ def region_vector(model: LoadedModel, source, region: tuple[float, float, float,
     """The unit vector of a region of an image: the crop embedded as an image of its own
     ("crop"), or the model's feature-map cells of the region pooled ("pool")."""
     if method == "pool":
-        return pool_region(feature_map(model.spec.name, source), region, model.spec.pooling)
+        fmap = feature_map(model.spec.name, source, model.backend)
+        return pool_region(fmap, region, model.spec.pooling)
     crop = crop_region(source, region)
     return model.embed(model_input(crop, model.input_size)[None])[0]
 
 
-def explain(model: str, source, query: np.ndarray) -> Explanation:
+def explain(model: str, source, query: np.ndarray, backend: str = AUTO) -> Explanation:
     """Each position's share of the similarity of image `source` to the unit `query` vector."""
-    return contributions(feature_map(model, source), query, get_spec(model).pooling)
+    return contributions(feature_map(model, source, backend), query, get_spec(model).pooling)
 
 
 # --- pictures -----------------------------------------------------------------------------

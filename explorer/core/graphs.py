@@ -1,15 +1,16 @@
 """ONNX graphs of representations: exported once from the torch module, cached, checked on load.
 
 The graph of a representation is its whole FeatureNetwork (preprocessing, trunk, pooling), so the
-ONNX Runtime and OpenVINO backends run exactly what torch runs. A graph is keyed by the
-representation's name, its weights' checksum, its input size and the graph format; beside it a
-small JSON file records the graph file's own size and sha256. A graph whose record is missing or
+ONNX Runtime and OpenVINO backends run exactly what torch runs. Its map graph stops before the
+pooling and outputs the feature map, which explain.py decomposes; one serves both poolings of a
+layer. A graph is keyed by the representation's name, its weights' checksum, its input size and
+the graph format; beside it a small JSON file records the graph file's own size and sha256. A graph whose record is missing or
 does not match (half-written, truncated, overwritten) is never loaded: it is exported again.
 
 Exporting needs torch (and onnx + onnxscript, which torch's exporter uses), no network, and takes
 ~10 s on 2 cores for EfficientNet-Lite0; afterwards a backend needs neither torch nor the export.
-The installer ships the default model's graph among its resources (packaging/export_graphs.py),
-checked the same way, so the frozen app never exports it.
+The installer ships the default model's graphs among its resources (packaging/export_graphs.py),
+checked the same way, so the frozen app never exports them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 # Bump when what a graph computes changes (its input layout, or what moves into the graph).
 GRAPH_FORMAT = 1
 OPSET = 18
-INPUT, OUTPUT = "pixels", "features"
+INPUT = "pixels"
+FEATURES, MAP = "features", "map"  # what a graph outputs: pooled vectors, or feature maps
 
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -53,9 +55,11 @@ def cache_root() -> Path:
     return Path(override) if override else Path(platformdirs.user_cache_dir("Explorer", False))
 
 
-def graph_path(spec: "ModelSpec", weights_sha256: str) -> Path:
+def graph_path(spec: "ModelSpec", weights_sha256: str, output: str = FEATURES) -> Path:
     size = spec.preprocessing.size
-    name = f"{spec.name}-{weights_sha256[:16]}-{size}px-v{GRAPH_FORMAT}.onnx"
+    # A map has no pooling in it: NAME and NAME+gem share the map graph of their layer.
+    stem = spec.name if output == FEATURES else f"{spec.backbone or spec.name}@{spec.layer}-map"
+    name = f"{stem}-{weights_sha256[:16]}-{size}px-v{GRAPH_FORMAT}.onnx"
     return cache_root() / "graphs" / name
 
 
@@ -82,9 +86,10 @@ def problem_with(graph: Path) -> str | None:
 
 
 def onnx_graph(spec: "ModelSpec", weights: Path, weights_sha256: str,
-               progress: Progress = no_progress) -> Path:
-    """The path of a whole, checked ONNX graph of `spec`, exporting it on first use."""
-    graph = graph_path(spec, weights_sha256)
+               progress: Progress = no_progress, output: str = FEATURES) -> Path:
+    """The path of a whole, checked ONNX graph of `spec` (its `output`: FEATURES or MAP),
+    exporting it on first use."""
+    graph = graph_path(spec, weights_sha256, output)
     shipped = shipped_graph(graph.name)
     if shipped is not None:
         return shipped
@@ -94,8 +99,9 @@ def onnx_graph(spec: "ModelSpec", weights: Path, weights_sha256: str,
             return graph
         if problem != "missing" or graph.exists():
             log.warning("cached ONNX graph %s is unusable (%s): exporting it again", graph, problem)
-        progress(0, 0, f"preparing {spec.name} for fast inference (first use only)")
-        export(spec, weights, graph)
+        what = "" if output == FEATURES else "'s feature maps"
+        progress(0, 0, f"preparing {spec.name}{what} for fast inference (first use only)")
+        export(spec, weights, graph, output)
         return graph
 
 
@@ -112,20 +118,21 @@ def shipped_graph(name: str) -> Path | None:
     return graph
 
 
-def export(spec: "ModelSpec", weights: Path, graph: Path) -> None:
-    """Export `spec`'s FeatureNetwork to `graph` (batch size dynamic), then write its record."""
+def export(spec: "ModelSpec", weights: Path, graph: Path, output: str = FEATURES) -> None:
+    """Export `spec`'s FeatureNetwork (or its feature map: `output`) to `graph` (batch size
+    dynamic), then write its record."""
     try:
         import torch
 
         from .torch_network import build_feature_network
 
-        network = build_feature_network(spec, weights)
+        network = build_feature_network(spec, weights, output)
         size = spec.preprocessing.size
         example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's own notes; failures still raise
             program = torch.onnx.export(
-                network, (example,), None, input_names=[INPUT], output_names=[OUTPUT],
+                network, (example,), None, input_names=[INPUT], output_names=[output],
                 dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET,
                 dynamo=True, external_data=False, verbose=False,
             )
@@ -138,7 +145,7 @@ def export(spec: "ModelSpec", weights: Path, graph: Path) -> None:
     try:
         program.save(str(tmp), external_data=False)
         record = {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp), "representation": spec.name,
-                  "weights": weights.name, "opset": OPSET, "torch": torch.__version__}
+                  "output": output, "weights": weights.name, "opset": OPSET, "torch": torch.__version__}
         os.replace(tmp, graph)
     finally:
         tmp.unlink(missing_ok=True)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .graphs import FEATURES, MAP
+
 if TYPE_CHECKING:
     from .models import ModelSpec
 
@@ -43,7 +45,22 @@ class FeatureNetwork(torch.nn.Module):
         return feature_map.mean(dim=(2, 3))  # global average pooling
 
 
-def build_feature_network(spec: "ModelSpec", weights: Path) -> FeatureNetwork:
+class FeatureMapNetwork(torch.nn.Module):
+    """A FeatureNetwork that stops before pooling: (N, H, W, 3) uint8 -> (N, C, H, W) maps."""
+
+    def __init__(self, network: FeatureNetwork):
+        super().__init__()
+        self.network = network
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.network.feature_map(pixels).float().contiguous()
+
+
+def build_feature_network(spec: "ModelSpec", weights: Path, output: str = FEATURES) -> torch.nn.Module:
+    """The representation's FeatureNetwork, or (output=MAP) its FeatureMapNetwork."""
+    if output not in (FEATURES, MAP):
+        raise ValueError(f"a network outputs {FEATURES!r} or {MAP!r}, not {output!r}")
     pre = spec.preprocessing
     network = FeatureNetwork(spec.build(weights), pre.mean, pre.std, spec.pooling)
-    return network.eval().to(memory_format=torch.channels_last)
+    network = network.eval().to(memory_format=torch.channels_last)
+    return network if output == FEATURES else FeatureMapNetwork(network).eval()

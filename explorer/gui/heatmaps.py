@@ -14,7 +14,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from ..core.explain import colour, contributions, feature_map
+from ..core.backends import AUTO
+from ..core.explain import colour, contributions, feature_maps
+from ..core.images import load_rgb, model_input
 from ..core.models import get_spec, is_registered
 from .state import AppState
 from .workers import Tasks
@@ -23,15 +25,20 @@ MAPS_KEPT = 300  # about 250 KB each for a 1280 x 7 x 7 map: 75 MB
 BATCH = 12  # tiles per worker run: the first ones show while the rest compute
 
 
-def _feature_maps(model: str, folder: Path, paths: list[str]) -> list[tuple[str, np.ndarray | None]]:
-    """Worker: the feature map of each image (None when it cannot be read)."""
-    out = []
+def _feature_maps(model: str, folder: Path, paths: list[str],
+                  backend: str = AUTO) -> list[tuple[str, np.ndarray | None]]:
+    """Worker: the feature map of each image (None when it cannot be read), in one forward pass."""
+    size = get_spec(model).preprocessing.size
+    readable, pixels, out = [], [], {}
     for path in paths:
         try:
-            out.append((path, feature_map(model, folder / path).astype(np.float32)))
+            pixels.append(model_input(load_rgb(folder / path, min_side=size), size))
+            readable.append(path)
         except Exception:  # noqa: BLE001 (a vanished or unreadable file: no overlay on its tile)
-            out.append((path, None))
-    return out
+            out[path] = None
+    if pixels:
+        out.update(zip(readable, feature_maps(model, np.stack(pixels), backend)))
+    return [(path, out[path]) for path in paths]
 
 
 def rgb_image(rgb: np.ndarray) -> QImage:
@@ -111,7 +118,7 @@ class HeatmapCache(QObject):
         for path in paths:
             del self._queued[path]
         self._in_flight = True
-        task = self.tasks.start("heatmaps", _feature_maps, self.state.model, c.folder, paths,
+        task = self.tasks.start("heatmaps", _feature_maps, self.state.model, c.folder, paths, self.state.backend,
                                 on_result=lambda maps: self._arrived(c, maps))
         task.finished.connect(self._batch_done)
 

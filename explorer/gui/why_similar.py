@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ..core.backends import AUTO
 from ..core.explain import explain, overlay
 from ..core.models import is_registered
 from .heatmaps import rgb_image
@@ -21,13 +22,13 @@ SIDE = 360  # pixels of the longer side of each picture
 
 
 def explanations(model: str, result: Path, query: np.ndarray, result_vector: np.ndarray,
-                 examples: list[tuple[str, Path]]) -> list[tuple[str, Image.Image]]:
+                 examples: list[tuple[str, Path]], backend: str = AUTO) -> list[tuple[str, Image.Image]]:
     """Worker: (caption, picture) of the result, then of each example (file) of the query."""
-    shown = explain(model, result, query)
+    shown = explain(model, result, query, backend)
     pictures = [(f"{result.name}: its share of the similarity to the query, {shown.similarity:.4f}",
                  overlay(result, shown, max_side=SIDE))]
     for name, path in examples:
-        share = explain(model, path, result_vector)
+        share = explain(model, path, result_vector, backend)
         pictures.append((f"example {name}: its share of the similarity to {result.name}, {share.similarity:.4f}",
                          overlay(path, share, max_side=SIDE)))
     return pictures
@@ -37,7 +38,7 @@ class WhySimilar(QDialog):
     """One result and the query's examples, side by side, each with its own heatmap."""
 
     def __init__(self, tasks: Tasks, model: str, result: Path, query: np.ndarray, result_vector: np.ndarray,
-                 examples: list[tuple[str, Path | None]], parent: QWidget | None = None):
+                 examples: list[tuple[str, Path | None]], parent: QWidget | None = None, backend: str = AUTO):
         super().__init__(parent)
         self.setObjectName("whySimilar")
         self.setWindowTitle(f"Why similar? {result.name}")
@@ -59,7 +60,7 @@ class WhySimilar(QDialog):
         skipped = len(examples) - len(files)
         self.note = (f" ({skipped} pasted example{'s' if skipped > 1 else ''} not shown: no file to "
                      "explain)") if skipped else ""
-        self.task = tasks.start("why-similar", explanations, model, result, query, result_vector, files,
+        self.task = tasks.start("why-similar", explanations, model, result, query, result_vector, files, backend,
                                 on_result=self._show)
         self.task.failed.connect(lambda err: self.status.setText(f"Could not explain: {err}"))
 
@@ -95,6 +96,6 @@ def show_why_similar(window, row: int) -> WhySimilar | None:
         return None
     dialog = WhySimilar(window.tasks, collection.collection.model, collection.folder / collection.paths[row],
                         state.query_vector, collection.vectors[row], [(e.name, e.path) for e in state.examples],
-                        window)
+                        window, state.backend)
     dialog.show()
     return dialog

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from explorer.core import backends, graphs
+from explorer.core import backends, explain, graphs
 from explorer.core.ann import exact_search
 from explorer.core.images import decode_for_index
 from explorer.core.indexer import index_folder
@@ -60,6 +60,30 @@ def test_backend_vectors_match_torch(backend, name, photos, torch_vectors):
     truth, _ = exact_search(expected, expected, 10)
     assert (found == truth).mean() > 0.99, "near-ties may swap; nothing else may change"
     assert all(set(a) == set(b) for a, b in zip(found[:, :5], truth[:, :5]))
+
+
+@pytest.mark.parametrize("backend", [b for b in INSTALLED if b != "torch"])
+def test_backend_feature_maps_match_torch_and_explain_its_own_scores(backend, photos):
+    """"Why similar?" on a fast backend: the map graph gives torch's maps, and its grid sums to
+    the cosine of that backend's own vectors (the scores the collection holds)."""
+    name = "efficientnet-lite0"
+    maps = explain.feature_maps(name, photos[:6], backend)
+    expected = explain.feature_maps(name, photos[:6], "torch")
+    assert maps.shape == expected.shape == (6, 1280, 7, 7)
+    assert np.abs(maps - expected).max() < 1e-4 * max(1.0, np.abs(expected).max())
+    vectors = load_model(name, backend=backend).embed(photos[:6])
+    for fmap, vector in zip(maps, vectors):
+        share = explain.contributions(fmap.astype(np.float64), vectors[0], "gap")
+        assert abs(share.similarity - float(vector @ vectors[0])) < 1e-4
+
+
+def test_both_poolings_of_a_layer_share_one_map_graph():
+    gap, gem = get_spec("efficientnet-lite0"), get_spec("efficientnet-lite0+gem")
+    sha = fetch_weights(gap)[1]
+    assert graphs.graph_path(gap, sha, graphs.MAP) == graphs.graph_path(gem, sha, graphs.MAP)
+    assert len({graphs.graph_path(gap, sha), graphs.graph_path(gem, sha), graphs.graph_path(gap, sha, graphs.MAP)}) == 3
+    earlier = get_spec("efficientnet-lite0@blocks.5")
+    assert graphs.graph_path(earlier, sha, graphs.MAP) != graphs.graph_path(gap, sha, graphs.MAP)
 
 
 def test_one_collection_indexed_by_two_backends_searches_as_one(photo_folder, tmp_path):

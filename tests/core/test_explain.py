@@ -8,14 +8,14 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from explorer.core.analysis import rocchio
 from explorer.core.embed import embed_query_images
-from explorer.core.explain import _network, explain
+from explorer.core.explain import explain
 from explorer.core.images import load_rgb, model_input
 from explorer.core.indexer import index_folder
+from explorer.core.models import load_model
 from explorer.core.query import SearchIndex
 from explorer.resources import sample_folder
 
@@ -39,14 +39,12 @@ def test_the_grid_sums_to_the_similarity_that_search_reports(photo_folder, lite0
 
 
 def test_gem_pooling_decomposes_exactly_too():
-    spec, network = _network("efficientnet-lite0+gem")
     photo = sample_folder() / "rocket" / "rocket-original.jpg"
-    pixels = torch.from_numpy(model_input(load_rgb(photo, min_side=224), 224)[None])
-    with torch.inference_mode():
-        vector = network(pixels)[0].double().numpy()
+    pixels = model_input(load_rgb(photo, min_side=224), 224)[None]
+    vector = load_model("efficientnet-lite0+gem", backend="torch").runner(pixels)[0].astype(np.float64)
     query = np.random.default_rng(0).standard_normal(vector.shape)
     query /= np.linalg.norm(query)
-    explanation = explain("efficientnet-lite0+gem", photo, query)
+    explanation = explain("efficientnet-lite0+gem", photo, query, backend="torch")
     assert explanation.pooling == "gem"
     assert abs(explanation.similarity - vector @ query / np.linalg.norm(vector)) < 1e-6
 

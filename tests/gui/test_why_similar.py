@@ -85,3 +85,22 @@ def test_query_by_a_region_drawn_on_an_example(qtbot, window, indexed_folder, li
     np.testing.assert_allclose(example.vector, expected, atol=1e-5)
     np.testing.assert_allclose(state.query_vector, expected, atol=1e-5)
     assert example.thumbnail  # the crop, as its tile
+
+
+def test_a_page_of_maps_is_one_forward_pass_and_an_unreadable_file_gets_none(indexed_folder, tmp_path):
+    """The worker decodes a page, runs it as one batch, and leaves out only what cannot be read."""
+    from explorer.core.explain import feature_map
+    from explorer.gui.heatmaps import _feature_maps
+
+    names = [p.relative_to(indexed_folder).as_posix() for p in sorted(indexed_folder.rglob("*.jpg"))[:3]]
+    folder = tmp_path / "page"
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes((indexed_folder / name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    paths = [names[0], "broken.jpg", *names[1:]]
+    maps = _feature_maps("efficientnet-lite0", folder, paths)
+    assert [path for path, _ in maps] == paths and maps[1][1] is None
+    for path, fmap in maps[:1] + maps[2:]:  # batched, yet each the map of its own image alone
+        assert fmap.shape == (1280, 7, 7)
+        assert np.abs(fmap - feature_map("efficientnet-lite0", folder / path)).max() < 1e-4
