@@ -1,14 +1,14 @@
 """What explaining costs: a similarity heatmap for one image, for a page of 50 results, and a
 region query on a large collection, in milliseconds, with each installed inference backend.
 
-- one heatmap (explain.py, on a bundled sample photo): forward pass (`feature_map`), the exact
-  grid (`contributions`), the overlay PNG (`overlay_png`, whose `heatmap` upsampling is also
-  timed alone), and all of it in a row; always torch: explain.py builds the torch network;
-- a page: 50 different sample photos explained against one query, one by one, and with the trunk
-  run once on a batch of the 50 (the grids and overlays as before);
-- a region of a 2x2 composite of four sample photos: `region_vector` by "crop" (embedded with
-  each backend) and by "pool" (feature-map cells: torch), then `SearchIndex.search` of it at
-  --rows synthetic images (bench/synthetic.py) with HNSW and exact.
+- one heatmap (explain.py, on a bundled sample photo): forward pass (`feature_map`, with each
+  backend's map runner), the exact grid (`contributions`), the overlay PNG (`overlay_png`, whose
+  `heatmap` upsampling is also timed alone), and all of it in a row;
+- a page: 50 different sample photos explained against one query, one by one, and decoded then
+  run as one batch (`feature_maps`, what the grid's heatmap worker does), with each backend;
+- a region of a 2x2 composite of four sample photos: `region_vector` by "crop" and by "pool"
+  with each backend, then `SearchIndex.search` of it at --rows synthetic images
+  (bench/synthetic.py) with HNSW and exact.
 
 Medians of --repeats after one warm-up, on this machine's CPU (every core).
 
@@ -57,22 +57,17 @@ def ms(func, repeats: int) -> float:
     return statistics.median(times)
 
 
-def heatmap_once(photo: Path, query: np.ndarray, out: Path, fmap=None) -> None:
+def heatmap_once(photo: Path, query: np.ndarray, out: Path, backend: str, fmap=None) -> None:
     """Forward (unless `fmap` is given), grid, overlay: what showing one heatmap does."""
-    fmap = explain.feature_map(MODEL, photo) if fmap is None else fmap
+    fmap = explain.feature_map(MODEL, photo, backend) if fmap is None else fmap
     explain.overlay_png(photo, explain.contributions(fmap, query, get_spec(MODEL).pooling), out)
 
 
-def batched_maps(photos: list[Path]) -> np.ndarray:
-    """feature_map's preprocessing and trunk on the whole page at once: (N, C, H, W)."""
-    import torch
-
-    spec, network = explain._network(MODEL)
-    size = spec.preprocessing.size
-    pixels = torch.from_numpy(np.stack([model_input(load_rgb(p, min_side=size), size) for p in photos]))
-    with torch.inference_mode():
-        x = pixels.permute(0, 3, 1, 2).float() * network.scale - network.shift
-        return network.trunk(x).double().numpy()
+def batched_maps(photos: list[Path], backend: str) -> np.ndarray:
+    """The page decoded, then its maps in one forward pass: (N, C, H, W)."""
+    size = get_spec(MODEL).preprocessing.size
+    pixels = np.stack([model_input(load_rgb(p, min_side=size), size) for p in photos])
+    return explain.feature_maps(MODEL, pixels, backend).astype(np.float64)
 
 
 def composite(photos: list[Path], out: Path, side: int = 256) -> Path:
@@ -98,7 +93,7 @@ def main() -> int:
     try:
         torch_model = load_model(MODEL, backend="torch")
         query = torch_model.embed(model_input(load_rgb(photos[-1]), torch_model.input_size)[None])[0]
-        fmap = explain.feature_map(MODEL, one)
+        fmap = explain.feature_map(MODEL, one, backends.TORCH)
         grid = explain.contributions(fmap, query, get_spec(MODEL).pooling)
         size = load_rgb(one).size
         explain.overlay_png(one, grid, png)
@@ -106,25 +101,33 @@ def main() -> int:
         encode = ms(lambda: drawn.save(scratch / "again.png"), n)
         shape = "x".join(map(str, fmap.shape))
         rows += [
-            ("heatmap, one image: forward (feature_map)", "torch", ms(lambda: explain.feature_map(MODEL, one), n),
-             f"{one.name} {size[0]}x{size[1]}, map {shape}"),
-            ("heatmap, one image: grid (contributions)", "torch", ms(
-                lambda: explain.contributions(fmap, query, get_spec(MODEL).pooling), n), ""),
-            ("heatmap, one image: upsampling alone (heatmap)", "torch", ms(
+            ("heatmap, one image: grid (contributions)", "numpy", ms(
+                lambda: explain.contributions(fmap, query, get_spec(MODEL).pooling), n), f"map {shape}"),
+            ("heatmap, one image: upsampling alone (heatmap)", "numpy", ms(
                 lambda: explain.heatmap(grid.grid, (512, 512)), n), "part of overlay_png"),
-            ("heatmap, one image: overlay (overlay_png)", "torch", ms(
+            ("heatmap, one image: overlay (overlay_png)", "numpy", ms(
                 lambda: explain.overlay_png(one, grid, png), n), f"decode, upsample, blend; of which PNG encode {encode:.1f}"),
-            ("heatmap, one image: all in a row", "torch", ms(lambda: heatmap_once(one, query, png), n), ""),
         ]
-        print("  one image done", file=sys.stderr, flush=True)
-        page_ms = ms(lambda: [heatmap_once(p, query, png) for p in page], n)
-        rows.append((f"page of {PAGE}, one by one: total", "torch", page_ms, f"{page_ms / PAGE:.1f} ms per image"))
-        batch_fwd = ms(lambda: batched_maps(page), n)
-        batch_ms = ms(lambda: [heatmap_once(p, query, png, m) for p, m in zip(page, batched_maps(page))], n)
-        rows += [(f"page of {PAGE}, trunk batched: forward only", "torch", batch_fwd,
-                  f"{batch_fwd / PAGE:.1f} ms per image"),
-                 (f"page of {PAGE}, trunk batched: total", "torch", batch_ms, f"{batch_ms / PAGE:.1f} ms per image")]
-        print("  page done", file=sys.stderr, flush=True)
+        for backend in backends.installed():
+            started = time.perf_counter()
+            explain.map_runner(MODEL, backend)
+            start_s = time.perf_counter() - started
+            rows += [
+                ("heatmap, one image: forward (feature_map)", backend,
+                 ms(lambda: explain.feature_map(MODEL, one, backend), n),
+                 f"{one.name} {size[0]}x{size[1]}; map runner started in {start_s:.1f} s"),
+                ("heatmap, one image: all in a row", backend, ms(lambda: heatmap_once(one, query, png, backend), n), ""),
+            ]
+            page_ms = ms(lambda: [heatmap_once(p, query, png, backend) for p in page], n)
+            batch_fwd = ms(lambda: batched_maps(page, backend), n)
+            batch_ms = ms(lambda: [heatmap_once(p, query, png, backend, m)
+                                   for p, m in zip(page, batched_maps(page, backend))], n)
+            rows += [(f"page of {PAGE}, one by one: total", backend, page_ms, f"{page_ms / PAGE:.1f} ms per image"),
+                     (f"page of {PAGE}, one batch: decode + forward", backend, batch_fwd,
+                      f"{batch_fwd / PAGE:.1f} ms per image (the grid's heatmap worker)"),
+                     (f"page of {PAGE}, one batch: total with overlays", backend, batch_ms,
+                      f"{batch_ms / PAGE:.1f} ms per image")]
+            print(f"  one image and page with {backend} done", file=sys.stderr, flush=True)
 
         source = composite([photos[i] for i in (0, 30, 60, 90)], scratch / "composite.jpg")
         built = time.perf_counter()
@@ -133,24 +136,22 @@ def main() -> int:
         os.sync()  # the build's dirty pages written back now, not during the timings
         index = SearchIndex.open(folder, MODEL)
         try:
+            how = "HNSW" if len(index) >= EXACT_BELOW else "exact, under EXACT_BELOW"
             for backend in backends.installed():
                 model = torch_model if backend == backends.TORCH else load_model(MODEL, backend=backend)
-                crop = explain.region_vector(model, source, REGION, "crop")
-                pool = explain.region_vector(model, source, REGION, "pool")
-                note, how = model.describe_backend(), "HNSW" if len(index) >= EXACT_BELOW else "exact, under EXACT_BELOW"
-                rows += [
-                    ("region: vector by crop (region_vector)", backend,
-                     ms(lambda: explain.region_vector(model, source, REGION, "crop"), n), note),
-                    ("region: vector by pool (region_vector)", "torch",
-                     ms(lambda: explain.region_vector(model, source, REGION, "pool"), n),
-                     f"feature map from torch whatever the backend ({backend} model)"),
-                    (f"region: search at {len(index)}, exact=None ({how})", backend,
-                     ms(lambda: index.search(crop, 10), n), f"crop vector; pool vector: "
-                     f"{ms(lambda: index.search(pool, 10), n):.2f} ms"),
-                    (f"region: search at {len(index)}, exact (exact=True)", backend,
-                     ms(lambda: index.search(crop, 10, exact=True), n), ""),
-                ]
+                rows += [(f"region: vector by {method} (region_vector)", backend,
+                          ms(lambda: explain.region_vector(model, source, REGION, method), n), model.describe_backend())
+                         for method in explain.REGION_METHODS]
                 print(f"  region with {backend} done", file=sys.stderr, flush=True)
+            crop = explain.region_vector(torch_model, source, REGION, "crop")
+            pool = explain.region_vector(torch_model, source, REGION, "pool")
+            rows += [
+                (f"region: search at {len(index)}, exact=None ({how})", "hnswlib",
+                 ms(lambda: index.search(crop, 10), n), f"crop vector; pool vector: "
+                 f"{ms(lambda: index.search(pool, 10), n):.2f} ms"),
+                (f"region: search at {len(index)}, exact (exact=True)", "numpy",
+                 ms(lambda: index.search(crop, 10, exact=True), n), ""),
+            ]
         finally:
             index.close()
     finally:

@@ -7,7 +7,8 @@ Opens the bundled sample in a fresh data folder and saves, under OUT (default
 (grid and map, no query), 3-query.png (a dropped photo's results and distribution),
 4-range.png (a similarity range shown in the grid), 5-map-similarity.png (the map coloured by
 similarity, a rectangle selected on it filtering the grid), 6-image-map.png (zoomed in, points
-as thumbnails). README's picture is one of these, copied to resources/screenshots/explorer.png.
+as thumbnails), 7-why-similar.png (the cat query's heatmap over every visible tile),
+8-why-similar-dialog.png (one result beside the example, each with its map). README's picture is one of these, copied to resources/screenshots/explorer.png.
 """
 
 from __future__ import annotations
@@ -100,6 +101,22 @@ def main(out: Path) -> None:
     view.view_box.setRange(QRectF(centre_xy[0] - 1.5, centre_xy[1] - 1.5, 3, 3), padding=0)
     settle(1.5)
     save("6-image-map.png")
+
+    from explorer.gui.why_similar import show_why_similar
+
+    view.view_box.autoRange()
+    grid = window.grid
+    grid.why_similar.setChecked(True)
+    visible = [state.collection.paths[row] for row in state.top_rows()[:24]]
+    wait(lambda: all(grid.heatmaps.grid_for(path) is not None for path in visible))
+    settle()
+    save("7-why-similar.png")
+    dialog = show_why_similar(window, int(state.top_rows()[1]))
+    wait(lambda: dialog.save_button.isEnabled())
+    settle()
+    dialog.grab().save(str(out / "8-why-similar-dialog.png"))
+    print(out / "8-why-similar-dialog.png")
+    dialog.close()
     window.close()
 
 
