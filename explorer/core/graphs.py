@@ -4,8 +4,9 @@ The graph of a representation is its whole FeatureNetwork (preprocessing, trunk,
 ONNX Runtime and OpenVINO backends run exactly what torch runs. Its map graph stops before the
 pooling and outputs the feature map, which explain.py decomposes; one serves both poolings of a
 layer. A graph is keyed by the representation's name, its weights' checksum, its input size and
-the graph format; beside it a small JSON file records the graph file's own size and sha256. A graph whose record is missing or
-does not match (half-written, truncated, overwritten) is never loaded: it is exported again.
+the graph format; beside it a small JSON file records the graph file's own size and sha256. A
+graph whose record is missing or does not match (half-written, truncated, overwritten) is never
+loaded: it is exported again.
 
 Exporting needs torch (and onnx + onnxscript, which torch's exporter uses), no network, and takes
 ~10 s on 2 cores for EfficientNet-Lite0; afterwards a backend needs neither torch nor the export.
