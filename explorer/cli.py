@@ -7,6 +7,7 @@ can pipe them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import signal
@@ -61,50 +62,60 @@ def _folder(path: str) -> Path:
     return folder.resolve()
 
 
-def cmd_index(args: argparse.Namespace) -> int:
-    report = _run_index(_folder(args.folder), args.model, args)
-    print(report.summary())
-    return 130 if report.cancelled else 0
-
-
-def _run_index(folder: Path, model: str, args: argparse.Namespace):
-    from .core.indexer import index_folder
-
+@contextlib.contextmanager
+def interruptible(quiet: bool = False):
+    """(cancel token, progress bar on stderr) for a long core job: Ctrl+C sets the token, so the
+    job stops at its next check and keeps what it has done; both are undone on leaving."""
     token = CancelToken()
-    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())  # Ctrl+C stops cleanly
-    progress = TqdmProgress(quiet=getattr(args, "quiet", False))
+    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    progress = TqdmProgress(quiet)
     try:
-        report = index_folder(folder, model, progress=progress, cancelled=token,
-                              batch_size=getattr(args, "batch_size", 32),
-                              decode_workers=getattr(args, "workers", None),
-                              backend=getattr(args, "backend", backends.AUTO))
-        if report.backend:
-            progress.close()
-            print(f"forward pass: {report.backend}", file=sys.stderr)
-        return report
+        yield token, progress
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
 
 
-def _open_index(folder: Path, model: str | None, args: argparse.Namespace):
+def cmd_index(args: argparse.Namespace) -> int:
+    report = _run_index(_folder(args.folder), args.model, args.backend, quiet=args.quiet,
+                        batch_size=args.batch_size, workers=args.workers)
+    print(report.summary())
+    return 130 if report.cancelled else 0
+
+
+def _run_index(folder: Path, model: str, backend: str, quiet: bool = False, batch_size: int = 32,
+               workers: int | None = None):
+    from .core.indexer import index_folder
+
+    with interruptible(quiet) as (token, progress):
+        report = index_folder(folder, model, progress=progress, cancelled=token, batch_size=batch_size,
+                              decode_workers=workers, backend=backend)
+        if report.backend:
+            progress.close()
+            print(f"forward pass: {report.backend}", file=sys.stderr)
+        return report
+
+
+def _open_index(folder: Path, model: str | None, backend: str):
     from .core.query import SearchIndex, default_model_for
 
     model = model or default_model_for(folder)
     if model not in indexed_models(folder):
         print(f"{folder} is not indexed with {model} yet; indexing it first", file=sys.stderr)
-        report = _run_index(folder, model, args)
+        report = _run_index(folder, model, backend)
         print(report.summary(), file=sys.stderr)
         if report.cancelled:
             raise UserError("indexing was cancelled")
     return SearchIndex.open(folder, model)
 
 
-def _imported(args: argparse.Namespace) -> list[str]:
+def _imported(folder: str | None) -> list[str]:
     """The folder's representations that no registered model computes (explorer import)."""
-    folder = Path(getattr(args, "folder", None) or ".").expanduser()
+    path = Path(folder).expanduser() if folder else None
+    if path is None or not path.is_dir():
+        return []
     known = {spec.name for spec in list_specs()}
-    return [m for m in indexed_models(folder) if m not in known] if folder.is_dir() else []
+    return [m for m in indexed_models(path) if m not in known]
 
 
 def _indexed_vectors(index, queries: list[str]):
@@ -143,14 +154,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .core.models import load_model
 
     folder = _folder(args.folder)
-    index = _open_index(folder, args.model, args)
+    index = _open_index(folder, args.model, args.backend)
     try:
-        region = getattr(args, "region", None)  # demo calls this with fewer arguments
-        if index.collection.model in _imported(args):
-            if region:
+        if index.collection.model in _imported(args.folder):
+            if args.region:
                 raise UserError(f"--region needs a model Explorer can run; {index.collection.model!r} was imported")
             vectors = _indexed_vectors(index, args.query)
-        elif region:
+        elif args.region:
             vectors = _region_vectors(load_model(index.collection.model, backend=args.backend), args)
         else:
             model = load_model(index.collection.model, backend=args.backend)
@@ -170,7 +180,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbours(args: argparse.Namespace) -> int:
-    index = _open_index(_folder(args.folder), args.model, args)
+    index = _open_index(_folder(args.folder), args.model, args.backend)
     try:
         for path, hits in index.neighbours(args.k, exact=args.exact or None):
             if args.json:
@@ -188,16 +198,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
-    index = _open_index(_folder(args.folder), args.model, args)
-    token = CancelToken()
-    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())  # O(N^2): may take a while
-    progress = TqdmProgress(quiet=args.json)
+    index = _open_index(_folder(args.folder), args.model, args.backend)
     try:
-        result = evaluate(index.vectors, labels_of(index.paths), k=args.k, progress=progress,
-                          cancelled=token)
+        with interruptible(quiet=args.json) as (token, progress):  # O(N^2): may take a while
+            result = evaluate(index.vectors, labels_of(index.paths), k=args.k, progress=progress,
+                              cancelled=token)
     finally:
-        progress.close()
-        signal.signal(signal.SIGINT, previous)
         index.close()
     if result is None:
         print("explorer: eval cancelled", file=sys.stderr)
@@ -225,7 +231,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from .core.duplicates import duplicate_groups
 
-    index = _open_index(_folder(args.folder), args.model, args)
+    index = _open_index(_folder(args.folder), args.model, args.backend)
     try:
         groups = duplicate_groups(index, args.threshold)
     finally:
@@ -313,7 +319,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     drop_caches(damaged)
     for model in indexed_models(folder):
-        print(_run_index(folder, model, args).summary())
+        print(_run_index(folder, model, args.backend).summary())
     left = check_folder(folder)
     for damage in left:
         print(f"still damaged: {damage}")
@@ -408,11 +414,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     query = folder / "cat" / "cat-original.jpg"
     print(f"Sample collection: {folder}")
     print(f"Query: {query}\n")
-    args.folder, args.query, args.k, args.json, args.exact = str(folder), [str(query)], 10, False, False
-    return cmd_search(args)
+    model = ["--model", args.model] if args.model else []
+    _, commands = build_parser()
+    return cmd_search(commands["search"].parse_args([str(folder), "--query", str(query), *model,
+                                                     "--backend", args.backend]))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command line's parser, and each command's own parser by name (aliases included)."""
     parser = argparse.ArgumentParser(
         prog="explorer", description="Index a photo folder with a CNN and search it by example."
     )
@@ -420,106 +429,94 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check the installation: index the sample offscreen, query it, exit 0 if all works")
     parser.add_argument(LEVEL_OPTION, choices=LEVELS, default=None,  # taken out of argv by main
                         help=f"detail of the log: the app's log file ({log_file()}), or stderr for a command")
+    parser.set_defaults(folder=None, model=None)  # what main reads of every command
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_model(p: argparse.ArgumentParser, default: str | None) -> None:
-        p.add_argument("--model", default=default, help="backbone (see `explorer models`)")
-        p.add_argument("--backend", default=backends.AUTO, choices=(backends.AUTO, *backends.BACKENDS),
-                       help="what runs the forward pass (default auto: the fastest installed); "
-                            "every backend makes the same vectors")
+    # The arguments that several commands share, declared once (argparse parents).
+    folder = _parent(lambda p: p.add_argument("folder", help="the photo folder"))
+    as_json = _parent(lambda p: p.add_argument("--json", action="store_true", help="print JSON instead of text"))
+    new_model = _parent(lambda p: p.add_argument("--model", default=DEFAULT_MODEL,
+                                                 help="representation (see `explorer models`; default %(default)s)"))
+    indexed_model = _parent(lambda p: p.add_argument(
+        "--model", default=None, help="representation (see `explorer models`; default: the folder's last indexed)"))
+    backend = _parent(lambda p: p.add_argument(
+        "--backend", default=backends.AUTO, choices=(backends.AUTO, *backends.BACKENDS),
+        help="what runs the forward pass (default auto: the fastest installed); every backend makes "
+             "the same vectors"))
 
-    p = sub.add_parser("index", help="build or update the collection of a folder")
-    p.add_argument("folder")
-    with_model(p, DEFAULT_MODEL)
+    def command(name: str, func, summary: str, parents=(), description: str | None = None,
+                **kwargs) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=description or summary, parents=list(parents), **kwargs)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("index", cmd_index, "build or update the collection of a folder", (folder, new_model, backend))
     p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("search", help="the images most similar to one or more example images")
-    p.add_argument("folder")
+    p = command("search", cmd_search, "the images most similar to one or more example images",
+                (folder, as_json, indexed_model, backend))
     p.add_argument("--query", action="append", required=True, metavar="IMAGE",
                    help="example image (repeat to average several examples)")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--json", action="store_true")
     p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
     p.add_argument("--region", metavar="X0,Y0,X1,Y1",
                    help="query by this part of each query image (fractions of its width and height)")
     p.add_argument("--region-method", choices=("crop", "pool"), default="crop",
                    help="crop: embed the region as an image (default: better and faster, "
                         "bench/bench_regions.py); pool: pool the model's feature-map cells of it")
-    with_model(p, None)
-    p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("neighbours", aliases=["neighbors"], help="every image with its nearest neighbours")
-    p.add_argument("folder")
+    p = command("neighbours", cmd_neighbours, "every image with its nearest neighbours",
+                (folder, as_json, indexed_model, backend), aliases=["neighbors"],
+                description="every image with its nearest neighbours (--json: one JSON object per line)")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--exact", action="store_true", help="exact search instead of HNSW")
-    with_model(p, None)
-    p.set_defaults(func=cmd_neighbours)
 
-    p = sub.add_parser("eval", help="retrieval quality per label (subfolder): mAP, precision@k, recall@1")
-    p.add_argument("folder")
+    p = command("eval", cmd_eval, "retrieval quality per label (subfolder): mAP, precision@k, recall@1",
+                (folder, as_json, indexed_model, backend))
     p.add_argument("--k", type=int, default=10, help="k of precision@k (default 10)")
-    p.add_argument("--json", action="store_true")
-    with_model(p, None)
-    p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("duplicates", help="groups of near-duplicate images")
-    p.add_argument("folder")
+    p = command("duplicates", cmd_duplicates, "groups of near-duplicate images", (folder, as_json, indexed_model, backend))
     p.add_argument("--threshold", type=float, default=0.95, help="cosine similarity (default 0.95)")
-    p.add_argument("--json", action="store_true")
-    with_model(p, None)
-    p.set_defaults(func=cmd_duplicates)
 
-    p = sub.add_parser("info", help="what is indexed, where, and which files were skipped")
-    p.add_argument("folder")
-    p.add_argument("--json", action="store_true")
-    with_model(p, None)
-    p.set_defaults(func=cmd_info)
+    command("info", cmd_info, "what is indexed, where, and which files were skipped", (folder, as_json, indexed_model))
 
-    p = sub.add_parser("import", help="import embeddings made elsewhere (Parquet; clip-retrieval's "
-                                      "npy + Parquet) as a representation of a folder")
-    p.add_argument("folder")
+    p = command("import", cmd_import, "import embeddings made elsewhere (Parquet; clip-retrieval's npy + Parquet) "
+                                      "as a representation of a folder", (folder,))
     p.add_argument("embeddings", nargs="+", help="Parquet files, folders of them, or a clip-retrieval output folder")
     p.add_argument("--name", help="the representation's name (default: the first file's name)")
     p.add_argument("--path-column", help=f"default: the first of {', '.join(('path', 'image_path', 'filepath'))}, ...")
     p.add_argument("--vector-column", help="default: the first of vector, embedding, embeddings, emb, ...")
-    p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export-embeddings", help="write a folder's vectors and map positions to Parquet")
-    p.add_argument("folder")
+    p = command("export-embeddings", cmd_export_embeddings, "write a folder's vectors and map positions to Parquet",
+                (folder, indexed_model))
     p.add_argument("out", metavar="OUT.parquet")
-    p.add_argument("--model", default=None, help="which representation (default: the folder's last)")
-    p.set_defaults(func=cmd_export_embeddings)
 
-    p = sub.add_parser("explain", help="why an image is similar to a query: each region's exact share, as a heatmap")
-    p.add_argument("image")
+    p = command("explain", cmd_explain, "why an image is similar to a query: each region's exact share, as a heatmap",
+                (as_json, new_model, backend),
+                description="why an image is similar to a query: each region's exact share, as a heatmap "
+                            "(--json: similarity, grid (rows of floats) and its shape)")
+    p.add_argument("image", help="the image to explain")
     p.add_argument("--query", action="append", required=True, metavar="IMAGE", help="example image (repeatable)")
     p.add_argument("--negative", action="append", default=[], metavar="IMAGE", help="negative example (repeatable)")
-    p.add_argument("--json", action="store_true", help="similarity, grid (rows of floats) and its shape")
     p.add_argument("--out", metavar="PNG", help="write the image with the heatmap over it and a colour bar")
-    with_model(p, DEFAULT_MODEL)
-    p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("check", help="list the damaged files of a folder's collection (and repair them)")
-    p.add_argument("folder")
+    p = command("check", cmd_check, "list the damaged files of a folder's collection (and repair them)",
+                (folder, backend))
     p.add_argument("--repair", action="store_true", help="repair what is damaged: embed again what was lost")
-    p.add_argument("--backend", default=backends.AUTO, choices=(backends.AUTO, *backends.BACKENDS),
-                   help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("models", help="available backbones and inference backends")
-    p.set_defaults(func=cmd_models)
+    command("models", cmd_models, "available backbones and inference backends")
+    command("demo", cmd_demo, "index the bundled sample collection and search it", (indexed_model, backend))
+    command("sample", cmd_sample, "print the path of the bundled sample collection")
+    return parser, sub.choices
 
-    p = sub.add_parser("demo", help="index the bundled sample collection and search it")
-    with_model(p, None)
-    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("sample", help="print the path of the bundled sample collection")
-    p.set_defaults(func=cmd_sample)
-    return parser
+def _parent(declare) -> argparse.ArgumentParser:
+    """A parent parser holding the arguments `declare(parser)` adds, for commands to share."""
+    parent = argparse.ArgumentParser(add_help=False)
+    declare(parent)
+    return parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -533,8 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == [WORKER_FLAG]:  # the frozen app starting its own map process
         return worker_main()
     argv, log_level = take_level_option(argv)
-    parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    parser, commands = build_parser()
     first = argv[0] if argv else ""
     if first not in commands and not first.startswith("-"):  # no command, or a folder: the desktop app
         if first not in ("", "open") and not Path(first).exists():
@@ -552,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         warnings_to_stderr()
     try:
-        if getattr(args, "model", None) and args.model not in _imported(args):
+        if args.model and args.model not in _imported(args.folder):
             get_spec(args.model)
         return args.func(args)
     except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel,

@@ -106,15 +106,18 @@ def test_sample_prints_the_bundled_collection():
     assert path.is_dir() and len(list(path.glob("*/*.jpg"))) >= 40
 
 
-def test_kill_9_mid_index_then_resume(tmp_path):
-    """A killed indexing run leaves a collection that opens, and the next run completes it."""
-    folder = copy_sample(tmp_path / "many")
-    for i, path in enumerate(sorted(folder.glob("*/*.jpg"))):  # ~180 images: long enough to kill
+def _many_photos(folder: Path) -> int:
+    """~180 real images (the sample and a flipped copy of each): long enough to interrupt."""
+    for i, path in enumerate(sorted(folder.glob("*/*.jpg"))):
         Image.open(path).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(path.with_name(f"v{i}.jpg"))
-    total = len(list(folder.glob("*/*.jpg")))
+    return len(list(folder.glob("*/*.jpg")))
+
+
+def _index_until(folder: Path, rows: int) -> subprocess.Popen:
+    """`explorer index FOLDER` in a subprocess, returned once it has committed `rows` files."""
     db_path = folder_dir(folder) / "efficientnet-lite0" / "index.sqlite"
     process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "index", folder, "--quiet",
-                                "--batch-size", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                "--batch-size", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     committed = 0
     while time.time() < deadline and process.poll() is None:
@@ -124,12 +127,21 @@ def test_kill_9_mid_index_then_resume(tmp_path):
                     committed = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
             except sqlite3.Error:
                 committed = 0
-        if committed >= 24:
+        if committed >= rows:
             break
         time.sleep(0.05)
-    assert process.poll() is None, "indexing finished before it could be killed"
+    assert process.poll() is None, "indexing finished before it could be interrupted"
+    return process
+
+
+def test_kill_9_mid_index_then_resume(tmp_path):
+    """A killed indexing run leaves a collection that opens, and the next run completes it."""
+    folder = copy_sample(tmp_path / "many")
+    total = _many_photos(folder)
+    db_path = folder_dir(folder) / "efficientnet-lite0" / "index.sqlite"
+    process = _index_until(folder, 24)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.communicate()
 
     resumed = explorer("index", folder).stdout.strip().splitlines()[-1]
     new = int(resumed.split(": ")[1].split(" new")[0])
@@ -142,6 +154,32 @@ def test_kill_9_mid_index_then_resume(tmp_path):
     with sqlite3.connect(db_path) as db:
         slots = [s for (s,) in db.execute("SELECT slot FROM files")]
     assert len(slots) == len(set(slots)), "two files share a vector slot"
+
+
+def test_ctrl_c_mid_index_stops_cleanly_and_keeps_what_was_done(tmp_path):
+    folder = copy_sample(tmp_path / "many")
+    total = _many_photos(folder)
+    process = _index_until(folder, 24)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and out.startswith("cancelled ")
+    done = int(out.split(": ")[1].split(" new")[0])
+    assert 24 <= done < total
+    resumed = explorer("index", folder).stdout.strip().splitlines()[-1]
+    assert resumed.startswith("indexed ") and f"{total - done} new" in resumed, resumed
+
+
+def test_interruptible_turns_ctrl_c_into_a_cancel_and_restores_the_handler():
+    from explorer.cli import interruptible
+
+    before = signal.getsignal(signal.SIGINT)
+    with interruptible(quiet=True) as (token, progress):
+        assert not token()
+        signal.raise_signal(signal.SIGINT)  # what Ctrl+C sends; no KeyboardInterrupt here
+        assert token()
+        progress(1, 2, "embedding")  # quiet: draws nothing
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_demo_indexes_and_searches_the_sample_collection():
