@@ -14,6 +14,13 @@ def test_import_linter_contracts_hold():
     assert "KEPT" in result.stdout
 
 
+def test_core_type_checks():
+    """mypy over explorer/core ([tool.mypy] in pyproject.toml): no errors."""
+    result = subprocess.run([sys.executable, "-m", "mypy", "explorer/core", "explorer/cli.py"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_core_and_cli_load_no_qt():
     code = (
         "import sys, explorer.cli, explorer.core.indexer, explorer.core.query;"

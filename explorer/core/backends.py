@@ -22,7 +22,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def _torch_gpu() -> str | None:
 
 @dataclass
 class TorchRunner:
-    network: "object"  # torch_network.FeatureNetwork (or FeatureMapNetwork)
+    network: Any  # torch_network.FeatureNetwork (or FeatureMapNetwork)
     device: str = "CPU"
     backend: str = TORCH
 
@@ -204,7 +204,7 @@ def _onnxruntime_gpu_providers() -> list[str]:
 
 @dataclass
 class OnnxRuntimeRunner:
-    session: "object"  # onnxruntime.InferenceSession
+    session: Any  # onnxruntime.InferenceSession
     device: str
     backend: str = ONNXRUNTIME
 
@@ -242,7 +242,7 @@ def _start_onnxruntime(spec: "ModelSpec", weights: Path, weights_sha256: str,
 
 @dataclass
 class OpenVinoRunner:
-    compiled: "object"  # openvino.CompiledModel
+    compiled: Any  # openvino.CompiledModel
     device: str = "CPU"
     backend: str = OPENVINO
 
@@ -276,4 +276,4 @@ def _start_openvino(spec: "ModelSpec", weights: Path, weights_sha256: str,
     return OpenVinoRunner(compiled)
 
 
-_CREATE = {TORCH: _start_torch, ONNXRUNTIME: _start_onnxruntime, OPENVINO: _start_openvino}
+_CREATE: dict[str, Callable[..., Runner]] = {TORCH: _start_torch, ONNXRUNTIME: _start_onnxruntime, OPENVINO: _start_openvino}

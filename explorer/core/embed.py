@@ -7,6 +7,7 @@ processes (and they work unchanged inside a frozen app).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -60,7 +61,7 @@ def embed_batches(
     with ThreadPoolExecutor(decode_workers or default_decode_workers(), "decode") as pool:
 
         def refill() -> None:
-            while len(pending) < window and (item := next(source, _END)) is not _END:
+            for item in itertools.islice(source, max(window - len(pending), 0)):
                 pending.append((item, pool.submit(decode_for_index, path_of(item), size, thumb_side)))
 
         refill()
@@ -90,9 +91,6 @@ def embed_batches(
         finally:
             for _, future in pending:
                 future.cancel()
-
-
-_END = object()
 
 
 def embed_query_images(model: LoadedModel, sources: list) -> np.ndarray:

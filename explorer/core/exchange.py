@@ -175,6 +175,7 @@ def _batches(inputs: list[tuple[str, Path, Path | None]], path_column: str | Non
         names = parquet.schema_arrow.names
         paths_name = _column(file, names, path_column, PATH_COLUMNS, "path")
         if kind == "clip":
+            assert npy is not None, "a clip-retrieval input always has its npy"
             vectors = np.load(npy, mmap_mode="r", allow_pickle=False)
             if vectors.ndim != 2 or parquet.metadata.num_rows != len(vectors):
                 raise EmbeddingsError(f"{npy} holds {vectors.shape} vectors for the "

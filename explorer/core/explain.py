@@ -64,7 +64,7 @@ def feature_map(model: str, source, backend: str = AUTO) -> np.ndarray:
 def contributions(fmap: np.ndarray, query: np.ndarray, pooling: str = "gap") -> Explanation:
     """The exact decomposition of cos(pooled(fmap), query) over positions (module docstring)."""
     q = np.asarray(query, np.float64)
-    q = q / max(np.linalg.norm(q), 1e-12)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
     channels, height, width = fmap.shape
     flat = fmap.reshape(channels, height * width)
     if pooling == "gem":

@@ -137,6 +137,7 @@ def export(spec: "ModelSpec", weights: Path, graph: Path, output: str = FEATURES
                 dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET,
                 dynamo=True, external_data=False, verbose=False,
             )
+        assert program is not None, "the dynamo exporter always returns its program"
     except ImportError as err:
         raise ExportFailed(f"exporting an ONNX graph needs {err.name or err}") from err
     except Exception as err:  # the exporter raises many types; any of them means "no graph"

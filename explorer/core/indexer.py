@@ -78,7 +78,7 @@ def index_folder(
     # The model itself is only built when something needs embedding: a no-change re-index
     # then costs a scan and a few queries, not seconds of torch start-up.
     loaded = model if isinstance(model, LoadedModel) else None
-    spec = loaded.spec if loaded else get_spec(model)
+    spec = model.spec if isinstance(model, LoadedModel) else get_spec(model)
     sha256 = loaded.weights_sha256 if loaded else fetch_weights(spec, progress)[1]
     collection = Collection(
         folder, spec.name, spec.dim,

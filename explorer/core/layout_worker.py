@@ -161,6 +161,7 @@ class LayoutProcess:
                 request[name] = str(Path(scratch) / f"{name}.npy")
                 np.save(request[name], array)
             process = self._running()
+            assert process.stdin is not None, "started with stdin=PIPE"
             try:
                 process.stdin.write(json.dumps(request) + "\n")
                 process.stdin.flush()
@@ -265,7 +266,7 @@ def worker_main() -> int:
             tmp = request["xy"] + ".tmp.npy"
             np.save(tmp, xy)
             os.replace(tmp, request["xy"])
-            answer = {"ok": True}
+            answer: dict[str, object] = {"ok": True}
         except Exception as err:  # noqa: BLE001 (every failure goes back to the parent as text)
             answer = {"error": f"{type(err).__name__}: {err}"}
         try:

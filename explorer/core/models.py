@@ -146,7 +146,7 @@ def _build_tf_lite(arch: str) -> Callable[[Path], "torch.nn.Module"]:
         import timm
         import torch
 
-        model = timm.create_model(arch, pretrained=False)
+        model: Any = timm.create_model(arch, pretrained=False)
         source = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(map_state_dict_by_position(source, model.state_dict()))
         model.reset_classifier(0, global_pool="")  # forward() now returns the final feature map
@@ -179,7 +179,7 @@ _TF_PREPROCESSING = Preprocessing(224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
 
 def _lite_stages(*stages: tuple[int, int]) -> dict[str, tuple[int, Cut]]:
     """Earlier layers of a timm EfficientNet: the stem and the blocks up to stage `index`."""
-    stages_by_name = {}
+    stages_by_name: dict[str, tuple[int, Cut]] = {}
     for index, dim in stages:
         def cut(model: Any, index: int = index) -> Any:
             import torch

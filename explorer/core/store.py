@@ -125,7 +125,7 @@ def storage_problem(err: BaseException, directory: Path) -> tuple[str, str] | No
             return _FULL if _free_bytes(directory) < 1 << 20 else ("disk I/O error", "check the disk and run again")
         return _SQLITE_PROBLEMS.get(code)
     if isinstance(err, OSError):  # numpy's short write ("N requested and M written") has no errno
-        problem = _ERRNO_PROBLEMS.get(err.errno)
+        problem = _ERRNO_PROBLEMS.get(err.errno) if err.errno is not None else None
         return problem or (_FULL if err.errno in (None, errno.EIO) and _free_bytes(directory) < 1 << 20 else None)
     return None
 
@@ -508,6 +508,7 @@ class Collection:
 
     def _repaired_index(self, adopted: int) -> None:
         lost = self._lost_index
+        assert lost is not None, "called only after the index was set aside"
         reused = f", reusing the vectors of {adopted} images its intact shards hold" if adopted else ""
         self._repaired(Damage(lost.path, lost.why, lost.remedy + reused))
 
@@ -593,6 +594,7 @@ class Collection:
         with _transaction(self.db):
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self._bump_generation()
+        assert self.thumbnails is not None, "opened in __init__"
         self.thumbnails.remove(paths)
         return ids
 
@@ -624,6 +626,7 @@ class Collection:
             raise
         thumbs = [(e.entry, e.thumbnail) for e in embedded if e.thumbnail]
         if thumbs:
+            assert self.thumbnails is not None, "opened in __init__"
             self.thumbnails.put_many(thumbs)
         return ids
 
@@ -895,7 +898,8 @@ def _read_rows(path: Path, first: int, out: np.ndarray) -> None:
         if fortran_order or dtype != out.dtype or shape[1:] != out.shape[1:] or first + len(out) > shape[0]:
             raise CollectionError(f"{path.name} does not hold the expected vectors")
         f.seek(first * out.strides[0], os.SEEK_CUR)
-        if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+        # numpy's stubs lack the buffer protocol before Python 3.12; ndarray has it at run time.
+        if f.readinto(memoryview(out).cast("B")) != out.nbytes:  # type: ignore[arg-type]
             raise CollectionError(f"{path.name} is truncated")
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 
 class FeatureNetwork(torch.nn.Module):
+    scale: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    shift: torch.Tensor
+
     def __init__(self, trunk: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
                  pooling: str):
         super().__init__()
