@@ -30,7 +30,7 @@ from PIL import Image, ImageChops, ImageDraw
 from explorer.core.images import decode_for_index
 
 if TYPE_CHECKING:  # torch is imported only after the decode timings, so they run without it
-    from explorer.core.models import LoadedModel
+    from explorer.core.backbones import LoadedModel
 
 OUT = Path(__file__).resolve().parent / "out"
 MODEL = "efficientnet-lite0"
@@ -123,7 +123,7 @@ def forward_cost(model: "LoadedModel", pixels: list[np.ndarray], reps: int) -> t
 def _index_main(folder: str, preload: bool, backend: str) -> None:
     """Internal sub-command: index `folder` once and print one JSON line of measurements."""
     from explorer.core.indexer import index_folder
-    from explorer.core.models import load_model
+    from explorer.core.backbones import load_model
 
     started = time.perf_counter()
     # preloaded: throughput excludes start-up
@@ -291,7 +291,7 @@ def main() -> None:
     big_cpu, big_wall, big_pixels = decode_cost(big, size)
     small_cpu, small_wall, _ = decode_cost(small, size)
 
-    from explorer.core.models import load_model  # torch only now, so decoding ran without it
+    from explorer.core.backbones import load_model  # torch only now, so decoding ran without it
 
     rows = [
         row("decode 12 MP JPEG (1 thread)", "decode_for_index CPU", big_cpu * 1e3, "ms/img"),

@@ -39,8 +39,8 @@ import synthetic  # noqa: E402 (bench/synthetic.py)
 from explorer.core import backends, explain  # noqa: E402
 from explorer.core.ann import EXACT_BELOW  # noqa: E402
 from explorer.core.images import load_rgb, model_input  # noqa: E402
-from explorer.core.models import DEFAULT_MODEL, get_spec, load_model  # noqa: E402
-from explorer.core.query import SearchIndex  # noqa: E402
+from explorer.core.backbones import DEFAULT_MODEL, get_spec, load_model  # noqa: E402
+from explorer.core.search import SearchIndex  # noqa: E402
 from explorer.resources import sample_folder  # noqa: E402
 
 MODEL, PAGE, REGION = DEFAULT_MODEL, 50, (0.0, 0.0, 0.5, 0.5)  # the composite's top-left photo

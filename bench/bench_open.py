@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import synthetic  # noqa: E402 (bench/synthetic.py)
 
 from explorer.core import store  # noqa: E402
-from explorer.core.query import SearchIndex  # noqa: E402
+from explorer.core.search import SearchIndex  # noqa: E402
 from explorer.core.store import Collection, folder_dir  # noqa: E402
 
 MODEL = "efficientnet-lite0"

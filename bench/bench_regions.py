@@ -32,8 +32,8 @@ def main() -> int:
     from explorer.core.embed import embed_query_images
     from explorer.core.explain import region_vector
     from explorer.core.indexer import index_folder
-    from explorer.core.models import load_model
-    from explorer.core.query import SearchIndex
+    from explorer.core.backbones import load_model
+    from explorer.core.search import SearchIndex
     from explorer.resources import sample_folder
 
     folder, model = sample_folder(), load_model("efficientnet-lite0")

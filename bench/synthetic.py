@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.core.ann import AnnIndex  # noqa: E402
 from explorer.core.catalog import FileEntry  # noqa: E402
 from explorer.core.layout import Layout  # noqa: E402
-from explorer.core.models import fetch_weights, get_spec  # noqa: E402
+from explorer.core.backbones import fetch_weights, get_spec  # noqa: E402
 from explorer.core.store import Collection, Embedded, folder_dir  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .core import backends, catalog, images
 from .core.backends import BackendUnavailable
-from .core.models import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
+from .core.backbones import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
 from .core.store import CollectionError, folder_dir, indexed_models
 from .core.tasks import CancelToken
 from .logs import (DEFAULT_LEVEL, LEVEL_OPTION, LEVELS, log_file, log_to_stderr, take_level_option,
@@ -97,7 +97,7 @@ def _run_index(folder: Path, model: str, backend: str, quiet: bool = False, batc
 
 
 def _open_index(folder: Path, model: str | None, backend: str):
-    from .core.query import SearchIndex, default_model_for
+    from .core.search import SearchIndex, default_model_for
 
     model = model or default_model_for(folder)
     if model not in indexed_models(folder):
@@ -151,7 +151,7 @@ def _region_vectors(model, args: argparse.Namespace):
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .core.embed import embed_query_images, mean_query
-    from .core.models import load_model
+    from .core.backbones import load_model
 
     folder = _folder(args.folder)
     index = _open_index(folder, args.model, args.backend)
@@ -246,7 +246,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .core.query import default_model_for
+    from .core.search import default_model_for
     from .core.store import Collection
 
     folder = _folder(args.folder)
@@ -359,7 +359,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .core.analysis import rocchio
     from .core.embed import embed_query_images
     from .core.explain import explain, overlay_png
-    from .core.models import load_model
+    from .core.backbones import load_model
 
     model = load_model(args.model, backend=args.backend)
     try:

@@ -24,7 +24,7 @@ def main(destination: str, names: list[str]) -> int:
     # torchvision (which timm imports) load; the export needs it just the same.
     runpy.run_path(str(Path(__file__).with_name("rthooks") / "torchvision_without_ops.py"))
     from explorer.core import graphs
-    from explorer.core.models import DEFAULT_MODEL, fetch_weights, get_spec
+    from explorer.core.backbones import DEFAULT_MODEL, fetch_weights, get_spec
 
     target = Path(destination)
     target.mkdir(parents=True, exist_ok=True)

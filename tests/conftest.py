@@ -29,7 +29,7 @@ from helpers import copy_sample  # noqa: F401 (also importable from here)
 @pytest.fixture(scope="session")
 def lite0():
     """The default model, built once per session (building it costs seconds)."""
-    from explorer.core.models import load_model
+    from explorer.core.backbones import load_model
 
     return load_model("efficientnet-lite0")
 

@@ -23,7 +23,7 @@ def test_core_type_checks():
 
 def test_core_and_cli_load_no_qt():
     code = (
-        "import sys, explorer.cli, explorer.core.indexer, explorer.core.query;"
+        "import sys, explorer.cli, explorer.core.indexer, explorer.core.search;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

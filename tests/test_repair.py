@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core.queries import Example, NamedQuery, QueryBook
+from explorer.core.query_book import Example, NamedQuery, QueryBook
 from explorer.core.store import FORMAT_VERSION, folder_dir, saved_dir, storage_problem
 
 from damage import MODEL, TABLE, overwrite, overwrite_in_place, shard

@@ -30,7 +30,7 @@ from .graphs import FEATURES
 from .tasks import Progress, no_progress
 
 if TYPE_CHECKING:
-    from .models import ModelSpec
+    from .backbones import ModelSpec
 
 log = logging.getLogger(__name__)
 

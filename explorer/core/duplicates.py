@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .query import SearchIndex
+from .search import SearchIndex
 from .tasks import Progress
 
 _BLOCK = 4096  # queries per neighbour search: bounds exact search's (block x N) score matrix

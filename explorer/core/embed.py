@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .images import DecodedImage, ImageError, decode_for_index, load_rgb, model_input
-from .models import LoadedModel
+from .backbones import LoadedModel
 
 T = TypeVar("T")
 Cancelled = Callable[[], bool]

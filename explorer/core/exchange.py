@@ -24,8 +24,8 @@ import numpy as np
 
 from .catalog import FileEntry
 from .layout import Layout
-from .models import list_specs
-from .query import SearchIndex
+from .backbones import list_specs
+from .search import SearchIndex
 from .store import Collection, Embedded, folder_dir, read_folder_manifest, write_json_atomic
 
 PATH_COLUMNS = ("path", "image_path", "filepath", "file_path", "filename")

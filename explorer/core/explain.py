@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 from .backends import AUTO, Runner, create_runner
 from .graphs import MAP
 from .images import load_rgb, model_input
-from .models import LoadedModel, fetch_weights, get_spec
+from .backbones import LoadedModel, fetch_weights, get_spec
 
 GEM_P = 3.0  # torch_network.FeatureNetwork's GeM exponent
 

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from ..resources import resource_path
-from .models import file_sha256
+from .backbones import file_sha256
 from .store import temp_beside, write_json_atomic
 from .tasks import Progress, no_progress
 
 if TYPE_CHECKING:
-    from .models import ModelSpec
+    from .backbones import ModelSpec
 
 log = logging.getLogger(__name__)
 

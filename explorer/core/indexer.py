@@ -13,7 +13,7 @@ import numpy as np
 from . import catalog
 from .ann import AnnIndex
 from .embed import embed_batches
-from .models import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
+from .backbones import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
 from .store import REPAIR, Collection, Embedded, folder_dir, storage_error
 from .tasks import Progress, no_progress
 
@@ -63,7 +63,7 @@ def index_folder(
     """Build or update the collection of `folder`, repairing any damage. Safe to interrupt at
     any point.
 
-    Raises catalog.FolderError when the folder is unusable, models.WeightsUnavailable when the
+    Raises catalog.FolderError when the folder is unusable, backbones.WeightsUnavailable when the
     model cannot be loaded, store.StorageError when the data directory fails (full, read-only):
     what was committed stays usable. `on_batch(ids, relative_paths, vectors)` receives each
     committed batch (the GUI uses it to fill the grid as vectors arrive). `backend` runs the

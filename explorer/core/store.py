@@ -436,7 +436,7 @@ class Collection:
             finally:
                 db.close()
         except (sqlite3.Error, KeyError, ValueError):  # damaged (random bytes may read as empty)
-            from .models import get_spec  # only here: the spec knows the dimension the file lost
+            from .backbones import get_spec  # only here: the spec knows the dimension the file lost
 
             dim = get_spec(model).dim  # the damage itself is found, and dealt with, as it opens
         return cls(folder, model, dim, {}, on_damage)

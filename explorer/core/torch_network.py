@@ -3,7 +3,7 @@
 Preprocessing and pooling live inside the module, so its exported ONNX graph is the whole
 representation and every backend takes the same input (the decoder's uint8 (N, H, W, 3) array)
 and gives the same output. Only the final L2 normalisation stays outside, in float64 numpy
-(models.LoadedModel), where it is the same code for every backend. FeatureMapNetwork is the same
+(backbones.LoadedModel), where it is the same code for every backend. FeatureMapNetwork is the same
 module stopped before pooling, for explaining a similarity (explain.py).
 
 Imports torch at module level: import this module only where a network is really built.
@@ -19,7 +19,7 @@ import torch
 from .graphs import FEATURES, MAP
 
 if TYPE_CHECKING:
-    from .models import ModelSpec
+    from .backbones import ModelSpec
 
 
 class FeatureNetwork(torch.nn.Module):

@@ -15,7 +15,7 @@ import numpy as np
 from psygnal import Signal
 
 from ..core import analysis
-from ..core.queries import Example, NamedQuery, QueryBook, QueryBookError
+from ..core.query_book import Example, NamedQuery, QueryBook, QueryBookError
 from .state import AppState, QueryExample
 
 CURRENT = "current query"  # how the unsaved query is named in legends, tables and combos

@@ -21,7 +21,7 @@ from superqt.utils import signals_blocked
 
 from ..core import analysis
 from ..core.duplicates import duplicate_groups, nearest_neighbour_similarities
-from ..core.query import SearchIndex
+from ..core.search import SearchIndex
 from ..core.export import write_groups_json
 from .state import AppState
 from .thumbnails import ThumbnailCache

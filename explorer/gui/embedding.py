@@ -16,8 +16,8 @@ import numpy as np
 from ..core import images
 from ..core.embed import embed_query_images
 from ..core.backends import AUTO
-from ..core.models import LoadedModel, is_registered, load_model
-from ..core.query import SearchIndex
+from ..core.backbones import LoadedModel, is_registered, load_model
+from ..core.search import SearchIndex
 from .state import QueryExample
 
 _MAX_MODELS = 2  # a model is 20-100 MB: keep the two sides of a comparison, no more

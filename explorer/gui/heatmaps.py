@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage, QPixmap
 from ..core.backends import AUTO
 from ..core.explain import colour, contributions, feature_maps
 from ..core.images import load_rgb, model_input
-from ..core.models import get_spec, is_registered
+from ..core.backbones import get_spec, is_registered
 from .state import AppState
 from .workers import Tasks
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from ..core import backends
 from ..core.backends import BackendUnavailable
 from ..core.catalog import FolderError
-from ..core.models import WeightsUnavailable
+from ..core.backbones import WeightsUnavailable
 from ..core.store import CollectionError, data_root, folder_dir
 from ..logs import log_file
 from ..resources import icon_path

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ..core.queries import QueryBookError
+from ..core.query_book import QueryBookError
 from .analysis_state import AnalysisState
 
 NAME_ROLE = Qt.ItemDataRole.UserRole

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ..core.models import is_registered
+from ..core.backbones import is_registered
 from .query_sources import classify_paths, local_files, paths_in_text, png_bytes, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .region_picker import RegionDialog

@@ -10,7 +10,7 @@ from PySide6.QtCore import QBuffer, QIODevice, QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 
 from ..core.images import image_extensions
-from ..core.query import SearchIndex
+from ..core.search import SearchIndex
 
 MAX_PASTED_SIDE = 1024  # the model sees 224 px: no need to carry a 4K screenshot to the worker
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, Q
 from ..core import analysis
 from ..core.analysis import Evaluation
 from ..core.backends import AUTO
-from ..core.query import SearchIndex
+from ..core.search import SearchIndex
 from .embedding import example_vectors_in
 from .thumbnails import ThumbnailCache
 

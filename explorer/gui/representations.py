@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ..core import analysis, models
+from ..core import analysis, backbones
 from ..core.indexer import IndexReport, index_folder
 from ..core.store import indexed_models
 from .analysis_state import AnalysisState
@@ -30,7 +30,7 @@ DEBOUNCE_MS = 200
 
 def offline_model_names() -> list[str]:
     """Registered representations whose weights are on this machine (usable with no network)."""
-    return [spec.name for spec in models.list_specs() if spec.is_available_offline()]
+    return [spec.name for spec in backbones.list_specs() if spec.is_available_offline()]
 
 
 class RepresentationsView(QWidget):
@@ -121,7 +121,7 @@ class RepresentationsView(QWidget):
         folder = self.state.folder
         indexed = indexed_models(folder) if folder is not None else []
         self.models_list.clear()
-        self.models_list.addItems([m + (" (imported)" if not models.is_registered(m) else "")
+        self.models_list.addItems([m + (" (imported)" if not backbones.is_registered(m) else "")
                                    + (" (open)" if m == self.state.model else "") for m in indexed])
         for combo, fallback in ((self.combo_a, self.state.model), (self.combo_b, None)):
             current = combo.currentText()

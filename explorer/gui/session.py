@@ -19,8 +19,8 @@ from ..core.embed import embed_query_images
 from ..core.explain import crop_region, region_vector
 from ..core.indexer import IndexReport, index_folder
 from ..core.layout import QUICK, Layout, compute_layout, extend_layout
-from ..core.models import DEFAULT_MODEL, is_registered
-from ..core.query import SearchIndex, default_model_for
+from ..core.backbones import DEFAULT_MODEL, is_registered
+from ..core.search import SearchIndex, default_model_for
 from ..core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
 from .embedding import cached_model, imported_problem, loaded_model
 from .query_sources import relative_to_collection

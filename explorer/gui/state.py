@@ -16,7 +16,7 @@ from ..core import analysis
 from ..core.backends import AUTO
 from ..core.embed import mean_query
 from ..core.layout import Layout
-from ..core.query import SearchIndex
+from ..core.search import SearchIndex
 
 EMPTY_ROWS = np.empty(0, np.int64)
 

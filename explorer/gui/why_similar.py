@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushBu
 
 from ..core.backends import AUTO
 from ..core.explain import explain, overlay
-from ..core.models import is_registered
+from ..core.backbones import is_registered
 from .heatmaps import rgb_image
 from .workers import Tasks
 

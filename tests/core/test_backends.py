@@ -14,8 +14,8 @@ from explorer.core import backends, explain, graphs
 from explorer.core.ann import exact_search
 from explorer.core.images import decode_for_index
 from explorer.core.indexer import index_folder
-from explorer.core.models import fetch_weights, get_spec, load_model
-from explorer.core.query import SearchIndex
+from explorer.core.backbones import fetch_weights, get_spec, load_model
+from explorer.core.search import SearchIndex
 from explorer.resources import sample_folder
 
 INSTALLED = backends.installed()

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core import query as query_module
+from explorer.core import search as search_module
 from explorer.core.duplicates import duplicate_groups, nearest_neighbour_similarities
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 
 
 class VectorsOnly:
@@ -61,7 +61,7 @@ def brute_force_nearest(vectors):
 @pytest.fixture(params=["exact", "hnsw"])
 def search_mode(request, monkeypatch):
     if request.param == "hnsw":
-        monkeypatch.setattr(query_module, "EXACT_BELOW", 10)  # 600 images: the graph answers
+        monkeypatch.setattr(search_module, "EXACT_BELOW", 10)  # 600 images: the graph answers
     return request.param
 
 

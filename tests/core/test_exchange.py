@@ -13,7 +13,7 @@ import pytest
 
 from explorer.core.exchange import EmbeddingsError, export_embeddings, import_embeddings
 from explorer.core.indexer import index_folder
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 from explorer.core.store import folder_dir, indexed_models
 
 

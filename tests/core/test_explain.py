@@ -15,8 +15,8 @@ from explorer.core.embed import embed_query_images
 from explorer.core.explain import explain
 from explorer.core.images import load_rgb, model_input
 from explorer.core.indexer import index_folder
-from explorer.core.models import load_model
-from explorer.core.query import SearchIndex
+from explorer.core.backbones import load_model
+from explorer.core.search import SearchIndex
 from explorer.resources import sample_folder
 
 

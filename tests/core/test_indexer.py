@@ -12,7 +12,7 @@ from PIL import Image
 from explorer.core import store
 from explorer.core.catalog import FolderError
 from explorer.core.indexer import index_folder
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -6,7 +6,7 @@ import shutil
 import threading
 
 from explorer.core.indexer import index_folder
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 from explorer.core.store import folder_dir, write_json_atomic
 
 from helpers import copy_sample

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel
 from explorer import cli
 from explorer.core import analysis
 from explorer.core.duplicates import duplicate_groups, nearest_neighbour_similarities
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.evaluation_view import NO_LABELS
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.exchange import import_embeddings
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 
 from gui_helpers import rows_by_name, wait_until_ready
 

@@ -25,7 +25,7 @@ def test_open_unindexed_folder_indexes_in_background_and_fills_in(qtbot, window,
     assert True in progress_seen and not window.progress.isVisible()  # shown while indexing only
     assert "42 images" in window.status_label.text()
     # The layout covers every image and the collection matches what core reads from disk.
-    from explorer.core.query import SearchIndex
+    from explorer.core.search import SearchIndex
 
     on_disk = SearchIndex.open(folder)
     np.testing.assert_array_equal(on_disk.ids, window.state.collection.ids)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from explorer.core import analysis
-from explorer.core.queries import QueryBook
+from explorer.core.query_book import QueryBook
 from explorer.gui import embedding
 from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.analysis_state import CURRENT

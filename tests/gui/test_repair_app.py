@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
-from explorer.core.queries import Example, NamedQuery, QueryBook
-from explorer.core.query import SearchIndex
+from explorer.core.query_book import Example, NamedQuery, QueryBook
+from explorer.core.search import SearchIndex
 from explorer.core.store import folder_dir, saved_dir
 from explorer.gui import embedding
 

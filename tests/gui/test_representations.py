@@ -11,8 +11,8 @@ from PySide6.QtGui import QImage
 
 from explorer.core import analysis
 from explorer.core.embed import embed_query_images
-from explorer.core.models import list_specs
-from explorer.core.query import SearchIndex
+from explorer.core.backbones import list_specs
+from explorer.core.search import SearchIndex
 from explorer.core.store import indexed_models
 from explorer.gui import embedding
 from explorer.gui.analysis_panels import install_analysis

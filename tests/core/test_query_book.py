@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer.core.queries import FILE_NAME, Example, NamedQuery, QueryBook, QueryBookError
+from explorer.core.query_book import FILE_NAME, Example, NamedQuery, QueryBook, QueryBookError
 
 
 def unit(seed, dim=8):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from explorer.core.indexer import index_folder
-from explorer.core.query import SearchIndex
+from explorer.core.search import SearchIndex
 
 
 def test_batches_applied_during_indexing_equal_the_reopened_index(photo_folder, lite0):

@@ -11,7 +11,7 @@ import numpy as np
 from .analysis import label_codes
 from .ann import EXACT_BELOW, AnnIndex, exact_search
 from .catalog import name_order
-from .models import DEFAULT_MODEL
+from .backbones import DEFAULT_MODEL
 from .store import REFUSE, Collection, CollectionError, indexed_models, read_folder_manifest
 
 
