@@ -5,7 +5,7 @@ region query on a large collection, in milliseconds, with each installed inferen
   backend's map runner), the exact grid (`contributions`), the overlay PNG (`overlay_png`, whose
   `heatmap` upsampling is also timed alone), and all of it in a row;
 - a page: 50 different sample photos explained against one query, one by one, and decoded then
-  run as one batch (`feature_maps`, what the grid's heatmap worker does), with each backend;
+  run as one batch (`page_feature_maps`, what the grid's heatmap worker does), with each backend;
 - a region of a 2x2 composite of four sample photos: `region_vector` by "crop" and by "pool"
   with each backend, then `SearchIndex.search` of it at --rows synthetic images
   (bench/synthetic.py) with HNSW and exact.
@@ -63,11 +63,9 @@ def heatmap_once(photo: Path, query: np.ndarray, out: Path, backend: str, fmap=N
     explain.overlay_png(photo, explain.contributions(fmap, query, get_spec(MODEL).pooling), out)
 
 
-def batched_maps(photos: list[Path], backend: str) -> np.ndarray:
-    """The page decoded, then its maps in one forward pass: (N, C, H, W)."""
-    size = get_spec(MODEL).preprocessing.size
-    pixels = np.stack([model_input(load_rgb(p, min_side=size), size) for p in photos])
-    return explain.feature_maps(MODEL, pixels, backend).astype(np.float64)
+def batched_maps(photos: list[Path], backend: str) -> list[np.ndarray]:
+    """The page decoded, then its maps in one forward pass (what the grid's heatmap worker does)."""
+    return [m.astype(np.float64) for m in explain.page_feature_maps(MODEL, photos, backend)]
 
 
 def composite(photos: list[Path], out: Path, side: int = 256) -> Path:

@@ -61,7 +61,7 @@ def embed_batches(
     with ThreadPoolExecutor(decode_workers or default_decode_workers(), "decode") as pool:
 
         def refill() -> None:
-            for item in itertools.islice(source, max(window - len(pending), 0)):
+            for item in itertools.islice(source, window - len(pending)):
                 pending.append((item, pool.submit(decode_for_index, path_of(item), size, thumb_side)))
 
         refill()

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from .backends import AUTO, Runner, create_runner
 from .graphs import MAP
-from .images import load_rgb, model_input
+from .images import ImageError, load_rgb, model_input
 from .backbones import LoadedModel, fetch_weights, get_spec
 
 GEM_P = 3.0  # torch_network.FeatureNetwork's GeM exponent
@@ -41,7 +41,7 @@ class Explanation:
 
 
 @functools.lru_cache(maxsize=4)
-def map_runner(model: str, backend: str = AUTO) -> "Runner":
+def map_runner(model: str, backend: str = AUTO) -> Runner:
     """The representation's map runner on `backend`, started once per model and backend (a
     second or two; on first use of an ONNX backend, its map graph is exported: ~10 s)."""
     spec = get_spec(model)
@@ -52,6 +52,20 @@ def map_runner(model: str, backend: str = AUTO) -> "Runner":
 def feature_maps(model: str, pixels: np.ndarray, backend: str = AUTO) -> np.ndarray:
     """(N, C, H, W) float32 feature maps of model-input pixels ((N, S, S, 3) uint8)."""
     return np.asarray(map_runner(model, backend)(pixels), np.float32)
+
+
+def page_feature_maps(model: str, sources: list, backend: str = AUTO) -> list[np.ndarray | None]:
+    """(C, H, W) float32 feature maps of several images in one forward pass; None for an image
+    that cannot be read (vanished, damaged), which costs the others nothing."""
+    size = get_spec(model).preprocessing.size
+    pixels: dict[int, np.ndarray] = {}
+    for i, source in enumerate(sources):
+        try:
+            pixels[i] = model_input(load_rgb(source, min_side=size), size)
+        except ImageError:
+            continue
+    maps = dict(zip(pixels, feature_maps(model, np.stack(list(pixels.values())), backend))) if pixels else {}
+    return [maps.get(i) for i in range(len(sources))]
 
 
 def feature_map(model: str, source, backend: str = AUTO) -> np.ndarray:

@@ -15,8 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from ..core.backends import AUTO
-from ..core.explain import colour, contributions, feature_maps
-from ..core.images import load_rgb, model_input
+from ..core.explain import colour, contributions, page_feature_maps
 from ..core.backbones import get_spec, is_registered
 from .state import AppState
 from .workers import Tasks
@@ -27,18 +26,9 @@ BATCH = 12  # tiles per worker run: the first ones show while the rest compute
 
 def _feature_maps(model: str, folder: Path, paths: list[str],
                   backend: str = AUTO) -> list[tuple[str, np.ndarray | None]]:
-    """Worker: the feature map of each image (None when it cannot be read), in one forward pass."""
-    size = get_spec(model).preprocessing.size
-    readable, pixels, out = [], [], {}
-    for path in paths:
-        try:
-            pixels.append(model_input(load_rgb(folder / path, min_side=size), size))
-            readable.append(path)
-        except Exception:  # noqa: BLE001 (a vanished or unreadable file: no overlay on its tile)
-            out[path] = None
-    if pixels:
-        out.update(zip(readable, feature_maps(model, np.stack(pixels), backend)))
-    return [(path, out[path]) for path in paths]
+    """Worker: the feature map of each image (None when it cannot be read: no overlay on its
+    tile), in one forward pass."""
+    return list(zip(paths, page_feature_maps(model, [folder / path for path in paths], backend)))
 
 
 def rgb_image(rgb: np.ndarray) -> QImage:
