@@ -24,11 +24,11 @@ from PySide6.QtGui import QColor, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from explorer.core.layout import Layout  # noqa: E402
-from explorer.gui.scatter import MapView  # noqa: E402
-from explorer.gui.session import Session  # noqa: E402
-from explorer.gui.state import AppState  # noqa: E402
-from explorer.gui.thumbnails import ThumbnailCache  # noqa: E402
-from explorer.gui.workers import Tasks  # noqa: E402
+from explorer.gui.views.map.map_view import MapView  # noqa: E402
+from explorer.gui.controllers.session import Session  # noqa: E402
+from explorer.gui.state.app_state import AppState  # noqa: E402
+from explorer.gui.controllers.thumbnails import ThumbnailCache  # noqa: E402
+from explorer.gui.controllers.tasks import Tasks  # noqa: E402
 
 
 class FakeCollection:

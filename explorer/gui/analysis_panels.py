@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QScrollArea, QWidget
 
-from .analysis_state import AnalysisState
-from .compare_view import CompareView
-from .duplicates_view import DuplicatesView
-from .evaluation_view import EvaluationView
-from .export_actions import ExportActions
-from .histogram_overlay import HistogramOverlay
-from .named_queries import NamedQueriesPanel
-from .negative_examples import NegativeExamplesStrip
-from .representations import RepresentationsView
+from .state.named_queries import AnalysisState
+from .views.analysis.compare_view import CompareView
+from .views.analysis.duplicates_view import DuplicatesView
+from .views.analysis.evaluation_view import EvaluationView
+from .actions.export_actions import ExportActions
+from .views.histogram.histogram_overlay import HistogramOverlay
+from .views.query.named_queries_panel import NamedQueriesPanel
+from .views.query.negative_examples import NegativeExamplesStrip
+from .views.analysis.representations_view import RepresentationsView
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

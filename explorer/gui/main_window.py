@@ -22,16 +22,16 @@ from ..core.store import CollectionError, data_root, folder_dir
 from ..logs import log_file
 from ..resources import icon_path
 from .analysis_panels import install_analysis
-from .grid import GridView
-from .histograms import HistogramView
-from .query_panel import QueryPanel
-from .query_sources import local_files
-from .scatter import MapView
-from .session import Session
-from .state import OPENING, AppState
-from .thumbnails import ThumbnailCache
-from .why_similar import show_why_similar
-from .workers import Tasks
+from .views.grid.grid_view import GridView
+from .views.histogram.histogram_view import HistogramView
+from .views.query.query_panel import QueryPanel
+from .views.query.query_sources import local_files
+from .views.map.map_view import MapView
+from .controllers.session import Session
+from .state.app_state import OPENING, AppState
+from .controllers.thumbnails import ThumbnailCache
+from .views.grid.why_similar import show_why_similar
+from .controllers.tasks import Tasks
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 8

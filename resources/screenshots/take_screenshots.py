@@ -102,7 +102,7 @@ def main(out: Path) -> None:
     settle(1.5)
     save("6-image-map.png")
 
-    from explorer.gui.why_similar import show_why_similar
+    from explorer.gui.views.grid.why_similar import show_why_similar
 
     view.view_box.autoRange()
     grid = window.grid

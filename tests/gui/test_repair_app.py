@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from explorer.core.query_book import Example, NamedQuery, QueryBook
 from explorer.core.search import SearchIndex
 from explorer.core.store import folder_dir, saved_dir
-from explorer.gui import embedding
+from explorer.gui.controllers import models as embedding
 
 from damage import MODEL, TABLE
 from gui_helpers import UrlCatcher, wait_until_ready

@@ -1,0 +1,366 @@
+"""What the app does, as opposed to what it shows: open folders, index, lay out, query.
+
+The session turns user intents into core calls on background tasks and writes the results into
+the AppState; views only read the state and call these methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ...core import images
+from ...core.embed import embed_query_images
+from ...core.explain import crop_region, region_vector
+from ...core.indexer import IndexReport, index_folder
+from ...core.layout import QUICK, Layout, compute_layout, extend_layout
+from ...core.backbones import DEFAULT_MODEL, is_registered
+from ...core.search import SearchIndex, default_model_for
+from ...core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
+from .models import cached_model, imported_problem, loaded_model
+from ..views.query.query_sources import relative_to_collection
+from ..state.app_state import OPENING, AppState, IndexingStatus, QueryExample
+from .tasks import Task, Tasks
+
+log = logging.getLogger(__name__)
+YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint and input
+
+
+def _open_index(folder: Path, model: str) -> SearchIndex | None:
+    """The index, as fast as it opens (the re-index that follows every opening reads every page
+    of index.sqlite); damage met on the way is repaired (`collection.damage` says what), and
+    what it lost is embedded again by that re-index."""
+    if model not in indexed_models(folder):
+        return None
+    try:
+        return SearchIndex.open(folder, model, REFUSE)
+    except CollectionDamaged:
+        return SearchIndex.open(folder, model, REPAIR)
+
+
+def _open_with_layout(folder: Path, model: str, transform: bool = False
+                      ) -> tuple[SearchIndex, Layout | None] | None:
+    """Runs on a worker: the index and its cached map, so the GUI thread only shows them."""
+    index = _open_index(folder, model)
+    if index is None:
+        return None
+    index.labels()  # cached on the index, so the views that need them show at once
+    index.name_order()
+    return index, _cached_layout(index, transform)
+
+
+def _cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
+    """The cached map, with images it does not cover placed on it; None when there is none.
+    `transform`: place them with UMAP's transform (the grid is already up, so it may take a
+    moment), else instantly near their nearest neighbours (the grid waits for this)."""
+    cached = Layout.load(index.collection.dir) if len(index) else None
+    if cached is None:
+        return None
+    known, _ = cached.positions_of(index.ids)
+    if not known.all() or len(cached.ids) != len(index.ids):
+        rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
+        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
+        cached.save(index.collection.dir, index.collection.generation)
+    return cached
+
+
+def _thumbnail_of(source: Path | bytes) -> bytes | None:
+    try:
+        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
+    except images.ImageError:
+        return None
+
+
+class Session(QObject):
+    """Drives core work for one window."""
+
+    indexing_finished = Signal(object)  # IndexReport
+    query_failed = Signal(str)
+    repairing = Signal(str)  # what was damaged and what is being done again, for the user
+
+    def __init__(self, state: AppState, tasks: Tasks, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.tasks = tasks
+        self._index_started = 0.0
+        self._layout_asked = 0.0
+        self._batch_ready.connect(self._take_batch)
+        self._quick_layout_ready.connect(self._show_quick_layout)
+        self._query_tasks = 0
+        self._shut_down = False
+
+    # --- folders and indexing --------------------------------------------------------------
+
+    def open_folder(self, folder: str | Path, model: str | None = None) -> None:
+        """Show what is already indexed at once, then bring it up to date in the background."""
+        folder = Path(folder).expanduser().resolve()
+        self.tasks.cancel("index")
+        model = model or default_model_for(folder)
+        self._close_collection()
+        self.state.set_collection(None, folder, model)
+        # Busy from now until the re-index that follows the opening has finished.
+        self.state.set_indexing(IndexingStatus(True, 0, 0, OPENING))
+        self.tasks.start("open", _open_with_layout, folder, model,
+                         on_result=lambda opened: self._opened(folder, model, opened),
+                         ).failed.connect(self._indexing_ended)
+
+    def _opened(self, folder: Path, model: str, opened: tuple[SearchIndex, Layout | None] | None) -> None:
+        if opened is None:  # never indexed: the collection appears with the first batch
+            self.reindex()
+            return
+        self._report_damage([d.repaired() for d in opened[0].collection.damage])
+        # Re-index once the views are up: its scan would compete with them for the GIL.
+        self._show(*opened, then=self.reindex)
+
+    def _report_damage(self, repaired: list[str]) -> None:
+        if repaired:
+            self.repairing.emit("\n".join(repaired))
+
+    def rebuild(self) -> None:
+        """Make the whole collection again from the photos (named queries are kept): for damage
+        no check finds. The open collection is closed first; indexing shows its progress."""
+        state = self.state
+        if state.folder is None or self._shut_down:
+            return
+        folder, model = state.folder, state.model
+        indexing = self.tasks.latest("index")  # it writes the files about to go: let it stop first
+        for name in ("open", "index", "layout"):
+            self.tasks.cancel(name)
+        self._close_collection()
+        state.set_collection(None, folder, model)
+
+        def discard() -> None:
+            state.set_indexing(IndexingStatus(True, 0, 0, "discarding the old collection"))
+            log.info("rebuilding the collection of %s (%s)", folder, model)
+            self.tasks.start("rebuild", discard_derived, folder, model, on_result=lambda _: self.reindex(),
+                             ).failed.connect(self._indexing_ended)
+
+        if indexing is not None:
+            indexing.finished.connect(discard)
+        else:
+            discard()
+
+    def _show(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None = None) -> None:
+        log.info("collection opened: %s, %d images (%s)", index.folder, len(index), index.collection.model)
+        self._close_collection()
+        self.state.set_collection(index, index.folder, index.collection.model)
+        # The map follows a moment later, on a timer: a posted call would run in the same pass
+        # of the event loop, so the grid's first paint and any input would wait for the map too.
+        QTimer.singleShot(YIELD_MS, self, lambda: self._show_layout(index, layout, then))
+
+    def _show_layout(self, index: SearchIndex, layout: Layout | None, then: Callable[[], None] | None) -> None:
+        if self.state.collection is not index or self._shut_down:  # another folder opened meanwhile
+            return
+        if layout is None:
+            self.recompute_layout()
+        else:
+            self._set_layout(layout, "cached")
+        if then is not None:
+            QTimer.singleShot(YIELD_MS, self, then)
+
+    def reindex(self) -> None:
+        state = self.state
+        if state.folder is None or self._shut_down:
+            return
+        if not is_registered(state.model):  # imported (explorer import): no model to index with
+            log.info("not indexing %s: %s was imported", state.folder, state.model)
+            state.set_indexing(IndexingStatus(False, 0, 0, "ready"))
+            return
+        self._index_started = time.monotonic()
+        log.info("indexing started: %s (%s, backend %s)", state.folder, state.model, state.backend)
+        state.set_indexing(IndexingStatus(True, 0, 0, "scanning"))
+        # A model already loaded for a query is reused; else the run loads one if it must.
+        model = cached_model(state.model, state.backend) or state.model
+        self.tasks.start(
+            "index", index_folder, state.folder, model, backend=state.backend,
+            on_batch=self._on_batch_from_worker,
+            on_progress=self._indexing_progress, on_result=self._indexed,
+        ).finished.connect(self._indexing_ended)
+
+    def cancel_indexing(self) -> None:
+        self.tasks.cancel("index")
+
+    def _on_batch_from_worker(self, ids: list[int], paths: list[str], vectors: np.ndarray) -> None:
+        # Called on the worker thread: hand the batch to the GUI thread through a signal.
+        self._batch_ready.emit((ids, paths, vectors))
+
+    _batch_ready = Signal(object)
+
+    def _take_batch(self, batch: tuple) -> None:
+        ids, paths, vectors = batch
+        state = self.state
+        if state.collection is None:  # first batch of a never-indexed folder
+            index = _open_index(state.folder, state.model)
+            if index is None:
+                return
+            state.set_collection(index, state.folder, state.model)
+            return
+        rows = state.collection.apply_batch(ids, paths, vectors)
+        state.grow(rows)
+
+    def _indexing_progress(self, done: int, total: int, message: str) -> None:
+        elapsed = time.monotonic() - self._index_started
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = (total - done) / rate if rate > 0 and total else None
+        self.state.set_indexing(IndexingStatus(True, done, total, message, rate, eta))
+
+    def _indexed(self, report: IndexReport) -> None:
+        log.info("indexing finished: %s; forward pass: %s", report.summary(), report.backend or "none needed")
+        for path, reason in report.skipped_reasons:
+            log.info("skipped %s: %s", path, reason)
+        self.state.set_backend_in_use(report.backend)
+        self._report_damage(report.repaired)
+        self.indexing_finished.emit(report)
+        # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
+        if report.embedded or report.removed or self.state.collection is None:
+            self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model, True,
+                             on_result=lambda opened: opened and self._show(*opened))
+
+    def _indexing_ended(self, *_) -> None:
+        status = self.state.indexing
+        self.state.set_indexing(IndexingStatus(False, status.done, status.total, "ready"))
+
+    def _close_collection(self) -> None:
+        if self.state.collection is not None:
+            self.state.collection.close()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def recompute_layout(self) -> None:
+        """The quick layout at once (unless a map is already shown), then UMAP's in its place."""
+        collection = self.state.collection
+        if collection is None or not len(collection):
+            return
+        directory, generation = collection.collection.dir, collection.collection.generation
+        self._layout_asked = time.monotonic()
+
+        def compute(progress, cancelled):
+            def quick_ready(layout: Layout) -> None:  # on this worker: over to the GUI thread
+                if not cancelled():
+                    self._quick_layout_ready.emit((collection, layout))
+
+            layout = compute_layout(collection.vectors.copy(), collection.ids.copy(), progress,
+                                    cancelled, on_quick=quick_ready)
+            if layout is not None:
+                layout.save(directory, generation)
+            return layout
+
+        task = self.tasks.start("layout", compute, on_result=lambda layout: self._layout_ready(collection, layout))
+        self.state.set_layout_refining(True)
+        task.finished.connect(lambda: self.tasks.latest("layout") or self.state.set_layout_refining(False))
+
+    _quick_layout_ready = Signal(object)  # (collection, Layout), emitted on the layout worker
+
+    def _show_quick_layout(self, quick: tuple[SearchIndex, Layout]) -> None:
+        collection, layout = quick
+        shown = self.state.layout
+        if self.state.collection is collection and (shown is None or shown.kind == QUICK):
+            self._set_layout(layout, self._since_asked())
+
+    def _layout_ready(self, collection: SearchIndex, layout: Layout | None) -> None:
+        if layout is not None and self.state.collection is collection:
+            self._set_layout(layout, self._since_asked())
+
+    def _since_asked(self) -> str:
+        return f"{time.monotonic() - self._layout_asked:.2f} s after it was asked for"
+
+    def _set_layout(self, layout: Layout, when: str) -> None:
+        self.state.set_layout(layout)  # the map view draws it before this returns
+        log.info("map shown: %d points (%s), %s", len(layout.ids), layout.kind, when)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def query_by_rows(self, rows: list[int], replace: bool = True) -> None:
+        """Use indexed images as query examples (no model needed: their vectors are known)."""
+        collection = self.state.collection
+        if collection is None:
+            return
+        examples = [
+            QueryExample(Path(collection.paths[r]).name, collection.vectors[r].copy(),
+                         collection.folder / collection.paths[r],
+                         collection.collection.thumbnails.get(collection.paths[r]))
+            for r in rows
+        ]
+        if replace:
+            self.state.examples = []
+        self.state.add_examples(examples)
+
+    def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> Task:
+        """Embed outside images (dropped files, pasted pixels) and add them as examples."""
+        names = names or [s.name if isinstance(s, Path) else "pasted image" for s in sources]
+        model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
+
+        def embed(sources):
+            if not is_registered(model_name):
+                return self._stored_examples(sources, names, model_name)
+            model = loaded_model(model_name, backend)
+            examples, problems = [], []
+            for source, name in zip(sources, names):
+                try:
+                    vector = embed_query_images(model, [source])[0]
+                except images.ImageError as err:
+                    problems.append(f"{name}: {err}")
+                    continue
+                path = source if isinstance(source, Path) else None
+                examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
+            return examples, problems, model.describe_backend()
+
+        # Each drop or paste is its own task: a second one must not cancel the first.
+        self._query_tasks += 1
+        generation = self.state.query_generation
+        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
+                                on_result=lambda result: self._embedded_query(result, generation))
+
+    def query_by_region(self, example: QueryExample, region: tuple[float, float, float, float]) -> Task:
+        """Put the region of an example's image (cropped and embedded, explain.region_vector) in
+        the example's place."""
+        model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
+
+        def embed() -> QueryExample:
+            if not is_registered(model_name):
+                raise ValueError(imported_problem(model_name))
+            vector = region_vector(loaded_model(model_name, backend), example.path, region, "crop")
+            crop = crop_region(example.path, region)
+            return QueryExample(f"{example.path.name} (region)", vector, None, images.thumbnail_jpeg(crop))
+
+        def replace(region_example: QueryExample) -> None:
+            if example in self.state.examples:
+                self.state.remove_example(self.state.examples.index(example))
+            self.state.add_examples([region_example])
+
+        self._query_tasks += 1
+        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, on_result=replace)
+
+    def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
+                         ) -> tuple[list[QueryExample], list[str], str]:
+        """Worker: examples of an imported representation, which no model here can embed: a
+        dropped file the collection holds gives its stored vector; anything else is a problem."""
+        collection = self.state.collection
+        row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
+        examples, problems = [], []
+        for source, name in zip(sources, names):
+            row = row_of.get(relative_to_collection(source, collection)) if isinstance(source, Path) else None
+            if row is None:
+                problems.append(f"{name}: {imported_problem(model_name)}")
+                continue
+            examples.append(QueryExample(name, collection.vectors[row].copy(), Path(source),
+                                         collection.collection.thumbnails.get(collection.paths[row])))
+        return examples, problems, ""
+
+    def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:
+        examples, problems, backend = result
+        self.state.set_backend_in_use(backend)
+        if examples and generation == self.state.query_generation:
+            self.state.add_examples(examples)
+        if problems:
+            self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))
+
+    def shutdown(self) -> None:
+        self._shut_down = True  # steps still waiting on a timer must not start
+        self.tasks.shutdown()
+        self._close_collection()

@@ -1,0 +1,204 @@
+"""The one piece of shared application state; every view observes it and none owns it.
+
+Rows: everything here speaks in rows of `collection` (its ids / paths / vectors arrays). Rows
+only ever grow while indexing runs (new files are appended); a full reload remaps them by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from ...core import analysis
+from ...core.backends import AUTO
+from ...core.embed import mean_query
+from ...core.layout import Layout
+from ...core.search import SearchIndex
+
+EMPTY_ROWS = np.empty(0, np.int64)
+
+
+@dataclass(eq=False)
+class QueryExample:
+    """One example image of the query: a file, a pasted image, or an indexed image."""
+
+    name: str
+    vector: np.ndarray
+    path: Path | None = None  # None for a pasted image
+    thumbnail: bytes | None = None  # JPEG bytes for the query panel
+
+
+OPENING = "opening"  # IndexingStatus.message while a collection loads, before its re-index
+
+
+@dataclass(eq=False)
+class IndexingStatus:
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    rate: float = 0.0  # images per second
+    eta_seconds: float | None = None
+
+
+@dataclass(eq=False)
+class AppState:
+    """Folder, collection, layout, query, selection and indexing status, with change signals."""
+
+    collection_changed = Signal()  # a different collection object (or None): views reset
+    collection_grew = Signal(object)  # rows (np.ndarray) added or re-embedded by indexing
+    layout_changed = Signal()
+    query_changed = Signal()  # examples, query vector and scores changed together
+    selection_changed = Signal(str)  # the name of the view that changed it
+    filter_changed = Signal(str)
+    indexing_changed = Signal()
+    top_k_changed = Signal()
+    backend_changed = Signal()  # the backend asked for, or the one that last ran, changed
+
+    folder: Path | None = None
+    model: str = ""
+    collection: SearchIndex | None = None
+    layout: Layout | None = None
+    layout_refining: bool = False  # UMAP's layout is being computed (to replace a quick one)
+    examples: list[QueryExample] = field(default_factory=list)
+    query_vector: np.ndarray | None = None
+    scores: np.ndarray | None = None  # similarity of each row to the query
+    top_k: int = 20
+    query_generation: int = 0  # bumped by clear_query
+    selection: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)  # selected rows
+    grid_filter: np.ndarray | None = None  # rows the grid shows (None: all), in display order
+    filter_description: str = ""
+    indexing: IndexingStatus = field(default_factory=IndexingStatus)
+    backend: str = AUTO  # the inference backend asked for (core.backends)
+    backend_in_use: str = ""  # what last ran a forward pass, e.g. "ONNX Runtime (CPU)"
+
+    # --- collection ------------------------------------------------------------------------
+
+    def set_collection(self, collection: SearchIndex | None, folder: Path | None, model: str) -> None:
+        old = self.collection
+        old_ids = old.ids if old is not None else None
+        self.folder, self.model, self.collection = folder, model, collection
+        # Keep the selection across a reload of the same folder, by id.
+        if old_ids is not None and collection is not None and len(self.selection):
+            self.selection = _remap(self.selection, old_ids, collection.ids)
+        else:
+            self.selection = EMPTY_ROWS
+        had_filter = self.grid_filter is not None
+        self.grid_filter, self.filter_description = None, ""
+        if collection is None:
+            self.layout = None
+        self._rescore()
+        self.collection_changed.emit()
+        self.query_changed.emit()
+        if had_filter:
+            self.filter_changed.emit("collection")
+
+    def grow(self, rows: np.ndarray) -> None:
+        """Indexing added (or re-embedded) these rows of the current collection."""
+        self._rescore()
+        self.collection_grew.emit(rows)
+        if self.query_vector is not None:
+            self.query_changed.emit()
+
+    def set_layout(self, layout: Layout | None) -> None:
+        self.layout = layout
+        self.layout_changed.emit()
+
+    def set_layout_refining(self, refining: bool) -> None:
+        if refining != self.layout_refining:
+            self.layout_refining = refining
+            self.layout_changed.emit()
+
+    # --- query ----------------------------------------------------------------------------
+
+    def add_examples(self, examples: list[QueryExample]) -> None:
+        self.examples = self.examples + examples
+        self._query_from_examples()
+
+    def remove_example(self, index: int) -> None:
+        self.examples = [e for i, e in enumerate(self.examples) if i != index]
+        self._query_from_examples()
+
+    def clear_query(self) -> None:
+        self.query_generation += 1  # embeddings still in flight belong to the cleared query
+        self.examples = []
+        self._query_from_examples()
+
+    def set_top_k(self, k: int) -> None:
+        self.top_k = max(1, int(k))
+        self.top_k_changed.emit()
+        self.query_changed.emit()
+
+    def _query_from_examples(self) -> None:
+        vectors = [e.vector for e in self.examples]
+        self.query_vector = mean_query(np.stack(vectors)) if vectors else None
+        self._rescore()
+        self.query_changed.emit()
+
+    def _rescore(self) -> None:
+        c = self.collection
+        if self.query_vector is None or c is None or not len(c):
+            self.scores = None
+        else:
+            self.scores = analysis.similarities(c.vectors, self.query_vector)
+
+    def top_rows(self) -> np.ndarray:
+        """Rows of the current query's top-k results, best first."""
+        if self.scores is None:
+            return EMPTY_ROWS
+        return analysis.ranking(self.scores, self.top_k)
+
+    # --- selection and grid filter --------------------------------------------------------
+
+    def select(self, rows: np.ndarray | list[int], source: str) -> None:
+        rows = np.unique(np.asarray(rows, np.int64))
+        if np.array_equal(rows, self.selection):
+            return
+        self.selection = rows
+        self.selection_changed.emit(source)
+
+    def set_filter(self, rows: np.ndarray | None, description: str, source: str) -> None:
+        self.grid_filter = None if rows is None else np.asarray(rows, np.int64)
+        self.filter_description = description if rows is not None else ""
+        self.filter_changed.emit(source)
+
+    # --- indexing status ------------------------------------------------------------------
+
+    def set_indexing(self, status: IndexingStatus) -> None:
+        self.indexing = status
+        self.indexing_changed.emit()
+
+    # --- inference backend ----------------------------------------------------------------
+
+    def set_backend(self, backend: str) -> None:
+        if backend != self.backend:
+            self.backend, self.backend_in_use = backend, ""
+            self.backend_changed.emit()
+
+    def set_backend_in_use(self, description: str) -> None:
+        if description and description != self.backend_in_use:
+            self.backend_in_use = description
+            self.backend_changed.emit()
+
+    # --- helpers for views ----------------------------------------------------------------
+
+    def path_of(self, row: int) -> Path | None:
+        c = self.collection
+        return c.folder / c.paths[row] if c is not None and 0 <= row < len(c) else None
+
+    def label_of(self, row: int) -> str:
+        c = self.collection
+        if c is None:
+            return ""
+        parts = c.paths[row].split("/")
+        return parts[0] if len(parts) > 1 else ""
+
+
+def _remap(rows: np.ndarray, old_ids: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
+    ids = old_ids[rows[rows < len(old_ids)]]
+    positions = np.searchsorted(new_ids, ids)
+    positions = positions[positions < len(new_ids)]
+    return positions[np.isin(new_ids[positions], ids)]
