@@ -87,8 +87,8 @@ def _run(say: Callable[[str], None]) -> None:
             raise SelfTestFailed("the query panel refused a dragged image file")
         app.sendEvent(panel, QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
                                         Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
-        _wait(app, lambda: state.scores is not None, "the dropped photo's query", failures)
-        best = [state.collection.paths[r] for r in state.top_rows()[:7]]
+        _wait(app, lambda: state.query.scores is not None, "the dropped photo's query", failures)
+        best = [state.collection.paths[r] for r in state.query.top_rows()[:7]]
         say(f"dropped {query.name}: top results {', '.join(Path(p).name for p in best)}")
         if best[0] != "/".join(QUERY) or sum(p.startswith(QUERY[0] + "/") for p in best) < 6:
             raise SelfTestFailed(f"{query.name} did not find itself and its variants first: {best}")

@@ -98,7 +98,7 @@ def install_analysis(window: MainWindow) -> AnalysisPanels:
     named_dock.setObjectName("NamedQueriesDock")
     named_dock.setWidget(named)
 
-    negatives = NegativeExamplesStrip(analysis, tasks, thumbnails)
+    negatives = NegativeExamplesStrip(state, tasks, thumbnails)
     negatives.problem.connect(lambda message: window.show_error("Negative examples", message))
     window.query_panel.add_section(negatives)
     window.query_panel.add_result_action("Add as negative example", negatives.add_rows)

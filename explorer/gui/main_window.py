@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         query_menu = self.menuBar().addMenu("&Query")
         self._action(query_menu, "&Paste image as query", self.query_panel.paste,
                      QKeySequence.StandardKey.Paste, "Use the image on the clipboard as a query example")
-        self._action(query_menu, "&Clear query", self.state.clear_query, "Ctrl+Shift+X")
+        self._action(query_menu, "&Clear query", self.state.query.clear, "Ctrl+Shift+X")
 
         view_menu = self.menuBar().addMenu("&View")
         for dock in (self.map_dock, self.query_dock, self.histogram_dock):

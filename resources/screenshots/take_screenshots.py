@@ -78,7 +78,7 @@ def main(out: Path) -> None:
                   QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier)):
         app.sendEvent(panel, event)
-    wait(lambda: state.scores is not None)
+    wait(lambda: state.query.scores is not None)
     settle()
     save("3-query.png")
 
@@ -97,7 +97,7 @@ def main(out: Path) -> None:
 
     state.set_filter(None, "", "screenshots")
     view.set_colour_mode("label")
-    [centre_xy] = state.layout.positions_of(state.collection.ids[state.top_rows()[:1]])[1]
+    [centre_xy] = state.layout.positions_of(state.collection.ids[state.query.top_rows()[:1]])[1]
     view.view_box.setRange(QRectF(centre_xy[0] - 1.5, centre_xy[1] - 1.5, 3, 3), padding=0)
     settle(1.5)
     save("6-image-map.png")
@@ -107,11 +107,11 @@ def main(out: Path) -> None:
     view.view_box.autoRange()
     grid = window.grid
     grid.why_similar.setChecked(True)
-    visible = [state.collection.paths[row] for row in state.top_rows()[:24]]
+    visible = [state.collection.paths[row] for row in state.query.top_rows()[:24]]
     wait(lambda: all(grid.heatmaps.grid_for(path) is not None for path in visible))
     settle()
     save("7-why-similar.png")
-    dialog = show_why_similar(window, int(state.top_rows()[1]))
+    dialog = show_why_similar(window, int(state.query.top_rows()[1]))
     wait(lambda: dialog.save_button.isEnabled())
     settle()
     dialog.grab().save(str(out / "8-why-similar-dialog.png"))

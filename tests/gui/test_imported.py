@@ -42,7 +42,7 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     assert not [w for w in window.findChildren(QMessageBox) if w.objectName() == "errorDialog" and w.isVisible()]
 
     window.session.query_by_rows(rows_by_name(state, "cat-flip.jpg"))
-    assert [h.path.name for h in state.collection.search(state.query_vector, 10)] == expected
+    assert [h.path.name for h in state.collection.search(state.query.vector, 10)] == expected
 
     # Evaluation and near-duplicates run on it as on a computed one (a rotation keeps every cosine).
     panels = window.analysis_panels
@@ -58,4 +58,4 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     qtbot.waitUntil(lambda: task.done, timeout=30_000)
     qtbot.waitUntil(lambda: bool(failures), timeout=5_000)
     assert "outside.jpg: 'elsewhere' was imported and Explorer cannot run its model" in failures[0]
-    assert [e.name for e in state.examples][-1] == "cat-crop.jpg"  # an image it holds: its stored vector
+    assert [e.name for e in state.query.positives][-1] == "cat-crop.jpg"  # an image it holds: its stored vector

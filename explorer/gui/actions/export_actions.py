@@ -28,13 +28,13 @@ LIST_FILTERS = "CSV (*.csv);;JSON (*.json)"
 def rows_to_export(state: AppState, what: str) -> np.ndarray:
     """Rows of one kind of list, in the order they are written."""
     if what == RANKING:
-        return analysis.ranking(state.scores) if state.scores is not None else np.empty(0, np.int64)
+        return analysis.ranking(state.query.scores) if state.query.scores is not None else np.empty(0, np.int64)
     if what == FILTER:
         return state.grid_filter if state.grid_filter is not None else np.empty(0, np.int64)
     if what == SELECTION:
         rows = state.selection
         # Best first when there is a query, as every list in the app is; else row order.
-        return rows[np.argsort(-state.scores[rows], kind="stable")] if state.scores is not None else rows
+        return rows[np.argsort(-state.query.scores[rows], kind="stable")] if state.query.scores is not None else rows
     raise ValueError(f"nothing called {what!r} to export")
 
 
@@ -43,7 +43,7 @@ def paths_and_scores(state: AppState, what: str) -> tuple[list[Path], np.ndarray
     c = state.collection
     if c is None:
         return [], None
-    scores = state.scores[rows] if state.scores is not None else None
+    scores = state.query.scores[rows] if state.query.scores is not None else None
     return [c.folder / c.paths[r] for r in rows], scores
 
 

@@ -18,7 +18,7 @@ from ...core.embed import embed_query_images
 from ...core.backends import AUTO
 from ...core.backbones import LoadedModel, is_registered, load_model
 from ...core.search import SearchIndex
-from ..state.app_state import QueryExample
+from ..state.query import QueryExample
 
 _MAX_MODELS = 2  # a model is 20-100 MB: keep the two sides of a comparison, no more
 _lock = threading.Lock()

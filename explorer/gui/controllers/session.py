@@ -24,7 +24,8 @@ from ...core.search import SearchIndex, default_model_for
 from ...core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
 from .models import cached_model, imported_problem, loaded_model
 from ..views.query.query_sources import relative_to_collection
-from ..state.app_state import OPENING, AppState, IndexingStatus, QueryExample
+from ..state.app_state import OPENING, AppState, IndexingStatus
+from ..state.query import QueryExample
 from .tasks import Task, Tasks
 
 log = logging.getLogger(__name__)
@@ -280,15 +281,11 @@ class Session(QObject):
         collection = self.state.collection
         if collection is None:
             return
-        examples = [
-            QueryExample(Path(collection.paths[r]).name, collection.vectors[r].copy(),
-                         collection.folder / collection.paths[r],
-                         collection.collection.thumbnails.get(collection.paths[r]))
-            for r in rows
-        ]
+        examples = [QueryExample.of_row(collection, r) for r in rows]
         if replace:
-            self.state.examples = []
-        self.state.add_examples(examples)
+            self.state.query.set_positives(examples)
+        else:
+            self.state.query.add(examples)
 
     def query_by_files(self, sources: list[Path | bytes], names: list[str] | None = None) -> Task:
         """Embed outside images (dropped files, pasted pixels) and add them as examples."""
@@ -312,7 +309,7 @@ class Session(QObject):
 
         # Each drop or paste is its own task: a second one must not cancel the first.
         self._query_tasks += 1
-        generation = self.state.query_generation
+        generation = self.state.query.generation
         return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
                                 on_result=lambda result: self._embedded_query(result, generation))
 
@@ -329,9 +326,7 @@ class Session(QObject):
             return QueryExample(f"{example.path.name} (region)", vector, None, images.thumbnail_jpeg(crop))
 
         def replace(region_example: QueryExample) -> None:
-            if example in self.state.examples:
-                self.state.remove_example(self.state.examples.index(example))
-            self.state.add_examples([region_example])
+            self.state.query.substitute(example, region_example)
 
         self._query_tasks += 1
         return self.tasks.start(f"embed-query-{self._query_tasks}", embed, on_result=replace)
@@ -355,8 +350,8 @@ class Session(QObject):
     def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:
         examples, problems, backend = result
         self.state.set_backend_in_use(backend)
-        if examples and generation == self.state.query_generation:
-            self.state.add_examples(examples)
+        if examples and generation == self.state.query.generation:
+            self.state.query.add(examples)
         if problems:
             self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))
 

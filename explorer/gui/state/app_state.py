@@ -2,6 +2,8 @@
 
 Rows: everything here speaks in rows of `collection` (its ids / paths / vectors arrays). Rows
 only ever grow while indexing runs (new files are appended); a full reload remaps them by id.
+The current query is its own model (`query`, state/query.py), scored against the collection
+whenever the collection changes.
 """
 
 from __future__ import annotations
@@ -12,24 +14,12 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-from ...core import analysis
 from ...core.backends import AUTO
-from ...core.embed import mean_query
 from ...core.layout import Layout
 from ...core.search import SearchIndex
+from .query import EMPTY_ROWS, QueryModel
 
-EMPTY_ROWS = np.empty(0, np.int64)
-
-
-@dataclass(eq=False)
-class QueryExample:
-    """One example image of the query: a file, a pasted image, or an indexed image."""
-
-    name: str
-    vector: np.ndarray
-    path: Path | None = None  # None for a pasted image
-    thumbnail: bytes | None = None  # JPEG bytes for the query panel
-
+__all__ = ["EMPTY_ROWS", "OPENING", "AppState", "IndexingStatus"]
 
 OPENING = "opening"  # IndexingStatus.message while a collection loads, before its re-index
 
@@ -51,11 +41,9 @@ class AppState:
     collection_changed = Signal()  # a different collection object (or None): views reset
     collection_grew = Signal(object)  # rows (np.ndarray) added or re-embedded by indexing
     layout_changed = Signal()
-    query_changed = Signal()  # examples, query vector and scores changed together
     selection_changed = Signal(str)  # the name of the view that changed it
     filter_changed = Signal(str)
     indexing_changed = Signal()
-    top_k_changed = Signal()
     backend_changed = Signal()  # the backend asked for, or the one that last ran, changed
 
     folder: Path | None = None
@@ -63,11 +51,7 @@ class AppState:
     collection: SearchIndex | None = None
     layout: Layout | None = None
     layout_refining: bool = False  # UMAP's layout is being computed (to replace a quick one)
-    examples: list[QueryExample] = field(default_factory=list)
-    query_vector: np.ndarray | None = None
-    scores: np.ndarray | None = None  # similarity of each row to the query
-    top_k: int = 20
-    query_generation: int = 0  # bumped by clear_query
+    query: QueryModel = field(default_factory=QueryModel)
     selection: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)  # selected rows
     grid_filter: np.ndarray | None = None  # rows the grid shows (None: all), in display order
     filter_description: str = ""
@@ -90,18 +74,18 @@ class AppState:
         self.grid_filter, self.filter_description = None, ""
         if collection is None:
             self.layout = None
-        self._rescore()
-        self.collection_changed.emit()
-        self.query_changed.emit()
+        with self.query.one_change():  # views reset for the collection, then see its scores
+            self.query.rescore(collection.vectors if collection is not None else None)
+            self.collection_changed.emit()
         if had_filter:
             self.filter_changed.emit("collection")
 
     def grow(self, rows: np.ndarray) -> None:
         """Indexing added (or re-embedded) these rows of the current collection."""
-        self._rescore()
-        self.collection_grew.emit(rows)
-        if self.query_vector is not None:
-            self.query_changed.emit()
+        assert self.collection is not None
+        with self.query.one_change():  # the grown rows first, then the scores they now have
+            self.query.rescore(self.collection.vectors)
+            self.collection_grew.emit(rows)
 
     def set_layout(self, layout: Layout | None) -> None:
         self.layout = layout
@@ -111,45 +95,6 @@ class AppState:
         if refining != self.layout_refining:
             self.layout_refining = refining
             self.layout_changed.emit()
-
-    # --- query ----------------------------------------------------------------------------
-
-    def add_examples(self, examples: list[QueryExample]) -> None:
-        self.examples = self.examples + examples
-        self._query_from_examples()
-
-    def remove_example(self, index: int) -> None:
-        self.examples = [e for i, e in enumerate(self.examples) if i != index]
-        self._query_from_examples()
-
-    def clear_query(self) -> None:
-        self.query_generation += 1  # embeddings still in flight belong to the cleared query
-        self.examples = []
-        self._query_from_examples()
-
-    def set_top_k(self, k: int) -> None:
-        self.top_k = max(1, int(k))
-        self.top_k_changed.emit()
-        self.query_changed.emit()
-
-    def _query_from_examples(self) -> None:
-        vectors = [e.vector for e in self.examples]
-        self.query_vector = mean_query(np.stack(vectors)) if vectors else None
-        self._rescore()
-        self.query_changed.emit()
-
-    def _rescore(self) -> None:
-        c = self.collection
-        if self.query_vector is None or c is None or not len(c):
-            self.scores = None
-        else:
-            self.scores = analysis.similarities(c.vectors, self.query_vector)
-
-    def top_rows(self) -> np.ndarray:
-        """Rows of the current query's top-k results, best first."""
-        if self.scores is None:
-            return EMPTY_ROWS
-        return analysis.ranking(self.scores, self.top_k)
 
     # --- selection and grid filter --------------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""State of the analysis views: named queries, their visibility and colours, the current query's
-negative examples, and the summary threshold. Evented (psygnal), like AppState, which it extends
-without changing: it observes AppState and writes the Rocchio query back into it.
+"""State of the analysis views: named queries, their visibility and colours, and the summary
+threshold. Evented (psygnal), like AppState, which it observes; it reads the current query
+(state.query) and, to make a named query current, hands it over whole.
 
 Named queries live in the collection's directory (`QueryBook`, one file per model), so they are
 loaded whenever a collection opens and saved on every change.
@@ -16,13 +16,13 @@ from psygnal import Signal
 
 from ...core import analysis
 from ...core.query_book import Example, NamedQuery, QueryBook, QueryBookError
-from .app_state import AppState, QueryExample
+from .app_state import AppState
+from .query import QueryExample
 
 CURRENT = "current query"  # how the unsaved query is named in legends, tables and combos
 # Distinct on light and dark backgrounds (Tableau 10 without the current query's accent blue).
 PALETTE = ("#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#1f77b4")
-DEFAULT_NEGATIVE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,9 @@ def query_example_of(example: Example) -> QueryExample:
 
 
 class AnalysisState:
-    """Named queries of the open collection, plus the current query's negatives."""
+    """Named queries of the open collection, their colours and visibility, and the threshold."""
 
     queries_changed = Signal()  # added, removed, renamed, edited, shown/hidden, or a new book
-    negatives_changed = Signal()
     threshold_changed = Signal()
     problem = Signal(str)  # something the user should read (a damaged queries file, ...)
 
@@ -58,14 +57,10 @@ class AnalysisState:
         self.hidden: set[str] = set()
         self._colours: dict[str, str] = {}
         self.threshold = 0.5
-        self.negatives: list[QueryExample] = []
-        self.negative_weight = DEFAULT_NEGATIVE_WEIGHT
         self._scores: dict[str, tuple[tuple, np.ndarray]] = {}
-        self._query_generation = state.query_generation
         self._labels: tuple[tuple, np.ndarray | None] | None = None
         self._row_of: tuple[tuple, dict[str, int]] | None = None
         state.collection_changed.connect(self._collection_changed)
-        state.query_changed.connect(self._query_changed)
 
     def load(self) -> None:
         """Read the open collection's queries now (later collections load as they open). Separate
@@ -90,9 +85,6 @@ class AnalysisState:
         self._colours.clear()
         for name in self.book.names():
             self.colour_of(name)
-        dim = c.vectors.shape[1] if c is not None and len(c) else None
-        if self.negatives and dim is not None and len(self.negatives[0].vector) != dim:
-            self.clear_negatives()  # another model: these vectors no longer compare
         self.queries_changed.emit()
 
     def _save(self) -> None:
@@ -103,11 +95,12 @@ class AnalysisState:
         return self.book.names()
 
     def can_save(self) -> bool:
-        return self.directory is not None and bool(self.state.examples)
+        return self.directory is not None and bool(self.state.query.positives)
 
     def current_as_named(self, name: str) -> NamedQuery:
-        return NamedQuery(name, [example_of(e) for e in self.state.examples],
-                          [example_of(e) for e in self.negatives], self.negative_weight)
+        query = self.state.query
+        return NamedQuery(name, [example_of(e) for e in query.positives],
+                          [example_of(e) for e in query.negatives], query.negative_weight)
 
     def save_current(self, name: str, overwrite: bool = False) -> str:
         """Keep the current query (positives, negatives, weight) under `name`; returns the name
@@ -171,18 +164,15 @@ class AnalysisState:
     def make_current(self, name: str) -> None:
         """Replace the current query by a named one's examples (positives and negatives)."""
         query = self.book.get(name)
-        self.state.clear_query()  # drops embeddings still in flight for the old query
-        self.negatives = [query_example_of(e) for e in query.negatives]
-        self.negative_weight = query.negative_weight
-        self.negatives_changed.emit()
-        self.state.add_examples([query_example_of(e) for e in query.positives])
+        self.state.query.replace([query_example_of(e) for e in query.positives],
+                                 [query_example_of(e) for e in query.negatives], query.negative_weight)
 
     # --- scores ---------------------------------------------------------------------------
 
     def scores_of(self, name: str) -> np.ndarray | None:
         """Similarity of every row to a named query (or CURRENT); cached per collection size."""
         if name == CURRENT:
-            return self.state.scores
+            return self.state.query.scores
         c = self.state.collection
         if c is None or not len(c) or name not in self.book:
             return None
@@ -197,8 +187,8 @@ class AnalysisState:
     def shown_scores(self) -> list[QueryScores]:
         """The current query (if any) and every visible named query, in legend order."""
         shown = []
-        if self.state.scores is not None:
-            shown.append(QueryScores(CURRENT, "", self.state.scores))
+        if self.state.query.scores is not None:
+            shown.append(QueryScores(CURRENT, "", self.state.query.scores))
         for name in self.visible_names():
             scores = self.scores_of(name)
             if scores is not None:
@@ -234,7 +224,7 @@ class AnalysisState:
         if self._row_of is None or self._row_of[0] != key:
             self._row_of = (key, dict(zip(c.paths, range(len(c)))))  # relative paths: no joins
         row_of = self._row_of[1]
-        rows = [row_of.get(e.path.relative_to(c.folder).as_posix()) for e in self.state.examples
+        rows = [row_of.get(e.path.relative_to(c.folder).as_posix()) for e in self.state.query.positives
                 if e.path is not None and e.path.is_relative_to(c.folder)]
         return np.array(sorted({r for r in rows if r is not None}), np.int64)
 
@@ -243,62 +233,9 @@ class AnalysisState:
         and they all share one label; None otherwise."""
         labels = self.labels()
         rows = self.example_rows()
-        if labels is None or not len(rows) or len(rows) != len(self.state.examples):
+        if labels is None or not len(rows) or len(rows) != len(self.state.query.positives):
             return None
         found = set(labels[rows].tolist())
         if len(found) != 1 or "" in found:
             return None
         return found.pop(), rows
-
-    # --- negatives of the current query ---------------------------------------------------
-
-    def add_negatives(self, examples: list[QueryExample]) -> None:
-        present = {e.path for e in self.negatives if e.path is not None}
-        fresh = [e for e in examples if e.path is None or e.path not in present]
-        if fresh:
-            self.negatives = self.negatives + fresh
-            self._negatives_edited()
-
-    def remove_negative(self, index: int) -> None:
-        self.negatives = [e for i, e in enumerate(self.negatives) if i != index]
-        self._negatives_edited()
-
-    def clear_negatives(self) -> None:
-        if self.negatives:
-            self.negatives = []
-            self._negatives_edited()
-
-    def set_negative_weight(self, weight: float) -> None:
-        if weight != self.negative_weight:
-            self.negative_weight = float(weight)
-            self._negatives_edited()
-
-    def _negatives_edited(self) -> None:
-        self.negatives_changed.emit()
-        self._write_query(force=True)
-
-    def _query_changed(self) -> None:
-        state = self.state
-        if state.query_generation != self._query_generation:
-            self._query_generation = state.query_generation
-            if self.negatives:  # a cleared query takes its negatives with it
-                self.negatives = []
-                self.negatives_changed.emit()
-        elif self.negatives:
-            self._write_query(force=False)
-
-    def _write_query(self, force: bool) -> None:
-        """Put the Rocchio vector of the current examples into AppState, which itself only knows
-        the plain mean of the positives; re-announce the query when that changed its vector."""
-        state = self.state
-        if not state.examples:
-            return
-        negatives = np.stack([e.vector for e in self.negatives]) if self.negatives else None
-        vector = analysis.rocchio(np.stack([e.vector for e in state.examples]), negatives,
-                                  self.negative_weight)
-        if state.query_vector is not None and np.array_equal(state.query_vector, vector) and not force:
-            return
-        state.query_vector = vector
-        c = state.collection
-        state.scores = analysis.similarities(c.vectors, vector) if c is not None and len(c) else None
-        state.query_changed.emit()  # re-enters _query_changed, which finds the vector in place

@@ -98,29 +98,29 @@ def test_export_menu_lists_and_pictures(qtbot, ready_window, tmp_path):
     ready_window.session.query_by_rows(rows_by_name(state, "cat-original.jpg"))
     qtbot.wait(20)
     c = state.collection
-    expected_order = np.argsort(-state.scores, kind="stable")
+    expected_order = np.argsort(-state.query.scores, kind="stable")
 
     # The ranking: every image, best first, with its score.
     assert exports.export_list("ranking", tmp_path / "ranking.csv") == 28
     back = read_list(tmp_path / "ranking.csv")
     assert [p for p, _ in back] == [str(c.folder / c.paths[r]) for r in expected_order]
-    np.testing.assert_allclose([s for _, s in back], state.scores[expected_order], rtol=1e-6)
+    np.testing.assert_allclose([s for _, s in back], state.query.scores[expected_order], rtol=1e-6)
 
     # A histogram range: exactly the grid's rows, in the grid's order.
-    low, high = np.sort(state.scores)[[5, 20]]
+    low, high = np.sort(state.query.scores)[[5, 20]]
     ready_window.histograms.set_range(float(low), float(high))
-    rows = analysis.rows_in_range(state.scores, *ready_window.histograms.selected_range())
+    rows = analysis.rows_in_range(state.query.scores, *ready_window.histograms.selected_range())
     assert exports.export_list("filter", tmp_path / "range.json") == len(rows) > 0
     back = read_list(tmp_path / "range.json")
     assert [p for p, _ in back] == [str(c.folder / c.paths[r]) for r in rows]
-    np.testing.assert_allclose([s for _, s in back], state.scores[rows], rtol=1e-6)
+    np.testing.assert_allclose([s for _, s in back], state.query.scores[rows], rtol=1e-6)
 
     # The selection, best first; then copied into a folder, sources untouched.
     selected = rows_by_name(state, "rocket-gray.jpg", "cat-gray.jpg", "coffee-gray.jpg")
     state.select(selected, "test")
     exports.export_list("selection", tmp_path / "selection.csv")
     back = read_list(tmp_path / "selection.csv")
-    ordered = sorted(selected, key=lambda r: -state.scores[r])
+    ordered = sorted(selected, key=lambda r: -state.query.scores[r])
     assert [p for p, _ in back] == [str(c.folder / c.paths[r]) for r in ordered]
     sources = {r: (c.folder / c.paths[r]).read_bytes() for r in selected}
     copied = exports.copy_list("selection", tmp_path / "picked")

@@ -57,7 +57,7 @@ def test_scatter_points_are_the_two_queries_scores(qtbot, ready_window, compare)
     np.testing.assert_allclose(y, coffee, atol=1e-5)
     np.testing.assert_array_equal([p.data() for p in compare.scatter.points()], np.arange(28))
     # A new pair starts from each query's top-K cut-off.
-    k = state.top_k
+    k = state.query.top_k
     assert compare.thresholds() == pytest.approx((analysis.top_k_threshold(cats, k),
                                                   analysis.top_k_threshold(coffee, k)), abs=1e-3)
     assert compare.line_a.value() == pytest.approx(compare.spin_a.value())

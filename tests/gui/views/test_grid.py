@@ -15,7 +15,8 @@ from explorer.gui.views.grid import grid_view as grid_module
 from explorer.gui.views.grid.grid_view import BY_NAME, BY_SIMILARITY, MAX_SIZE, MIN_SIZE, GridView
 from explorer.gui.views.grid.grid_model import ROW_ROLE, SCORE_ROLE
 from explorer.gui.controllers.session import Session
-from explorer.gui.state.app_state import AppState, IndexingStatus, QueryExample
+from explorer.gui.state.app_state import AppState, IndexingStatus
+from explorer.gui.state.query import QueryExample
 from explorer.gui.controllers.thumbnails import ThumbnailCache
 from explorer.gui.controllers.tasks import Tasks
 from tests.conftest import copy_sample
@@ -101,18 +102,18 @@ def test_a_query_sorts_by_similarity_and_shows_scores(qtbot, win):
     cat, coffee = rows_by_name(state, "cat/cat-original.jpg", "coffee/coffee-original.jpg")
     win.session.query_by_rows([cat])
     assert grid.sort_combo.currentIndex() == BY_SIMILARITY  # switched by itself
-    expected = np.argsort(-state.scores, kind="stable")
+    expected = np.argsort(-state.query.scores, kind="stable")
     np.testing.assert_array_equal(shown_rows(grid), expected)
     assert shown_rows(grid)[0] == cat
-    assert grid.model.index(3).data(SCORE_ROLE) == pytest.approx(float(state.scores[expected[3]]))
+    assert grid.model.index(3).data(SCORE_ROLE) == pytest.approx(float(state.query.scores[expected[3]]))
     assert "Similarity" in grid.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
 
     grid.sort_combo.setCurrentIndex(BY_NAME)
     np.testing.assert_array_equal(shown_rows(grid), name_order(state))
     win.session.query_by_rows([coffee])  # a new query switches back to similarity
-    np.testing.assert_array_equal(shown_rows(grid), np.argsort(-state.scores, kind="stable"))
+    np.testing.assert_array_equal(shown_rows(grid), np.argsort(-state.query.scores, kind="stable"))
 
-    state.clear_query()
+    state.query.clear()
     assert grid.sort_combo.currentIndex() == BY_NAME
     assert not grid.sort_combo.model().item(BY_SIMILARITY).isEnabled()
     assert grid.model.index(0).data(SCORE_ROLE) is None
@@ -126,8 +127,8 @@ def test_the_filter_shows_exactly_its_rows_in_the_chosen_order(qtbot, win):
     np.testing.assert_array_equal(shown_rows(grid), by_name)
     win.session.query_by_rows([5])  # a query: the grid sorts by similarity, the filter stays
     qtbot.waitUntil(lambda: grid.sort_combo.currentIndex() == BY_SIMILARITY)
-    np.testing.assert_array_equal(shown_rows(grid), sorted({3, 8, 17, 25}, key=lambda r: -state.scores[r]))
-    state.clear_query()
+    np.testing.assert_array_equal(shown_rows(grid), sorted({3, 8, 17, 25}, key=lambda r: -state.query.scores[r]))
+    state.query.clear()
     state.set_filter(rows, "Similarity 0.50 \u2013 0.80", "histogram")
     assert grid.filter_label.isVisibleTo(grid) and "0.50" in grid.filter_label.text()
     assert grid.count_label.text() == "4 of 28 images"
@@ -288,9 +289,9 @@ def test_context_menu_actions(qtbot, win, monkeypatch):
             "Reveal in file manager", "Copy paths"} <= set(actions)
 
     actions["Query by these 2 images"].trigger()
-    assert [e.path for e in state.examples] == [state.path_of(r) for r in rows]
+    assert [e.path for e in state.query.positives] == [state.path_of(r) for r in rows]
     grid.context_menu([5]).actions()[1].trigger()  # "Add to query"
-    assert len(state.examples) == 3
+    assert len(state.query.positives) == 3
 
     actions["Copy paths"].trigger()
     assert QGuiApplication.clipboard().text().splitlines() == [str(state.path_of(r)) for r in rows]
@@ -361,11 +362,11 @@ def test_a_hundred_thousand_rows(qtbot):
     assert sum(inserted) == 32 and grid.model.rowCount() == 100_032
     np.testing.assert_array_equal(grid.model.order, name_order(state))
 
-    state.add_examples([QueryExample("q", c.vectors[7])])
-    np.testing.assert_array_equal(grid.model.order, np.argsort(-state.scores, kind="stable"))
+    state.query.add([QueryExample("q", c.vectors[7])])
+    np.testing.assert_array_equal(grid.model.order, np.argsort(-state.query.scores, kind="stable"))
     state.select(np.arange(0, 100_032, 3), "map")
     assert len(grid.selected_rows()) == len(state.selection)
     state.set_filter(np.arange(5000)[::-1], "5000 rows", "histogram")
-    ranked = np.argsort(-state.scores, kind="stable")
+    ranked = np.argsort(-state.query.scores, kind="stable")
     np.testing.assert_array_equal(grid.model.order, ranked[ranked < 5000])  # still by similarity
     tasks.shutdown()

@@ -40,18 +40,18 @@ def test_empty_state_until_there_is_a_query(qtbot, window):
 def test_counts_cutoff_and_title_match_numpy(qtbot, ready_window):
     view, state = ready_window.histograms, ready_window.state
     scores = query(qtbot, ready_window, "cat-original.jpg", "cat-gray.jpg")
-    np.testing.assert_allclose(state.scores, scores, atol=1e-5)
+    np.testing.assert_allclose(state.query.scores, scores, atol=1e-5)
     assert view.stack.currentWidget() is view.plot and view.range_label.text() == histograms.RANGE_HINT
 
-    counts, edges = np.histogram(np.clip(state.scores, -1, 1), bins=400, range=(-1, 1))
+    counts, edges = np.histogram(np.clip(state.query.scores, -1, 1), bins=400, range=(-1, 1))
     x, y = view.curve.getData()
     np.testing.assert_array_equal(y, counts)
     np.testing.assert_allclose(x, edges)
     np.testing.assert_array_equal(view.histogram.counts, counts)
     assert int(y.sum()) == len(state.collection) == 28
 
-    k = state.top_k
-    kth_best = np.sort(state.scores)[::-1][k - 1]
+    k = state.query.top_k
+    kth_best = np.sort(state.query.scores)[::-1][k - 1]
     assert view.cutoff.value() == view.histogram.top_k_threshold == kth_best
     assert view.cutoff.label.format == f"top {k}"
     title = view.plot.getPlotItem().titleLabel.text
@@ -63,7 +63,7 @@ def test_counts_cutoff_and_title_match_numpy(qtbot, ready_window):
     assert x_low <= low and high <= x_high and (x_high - x_low) < 1.5 * (high - low) + 0.05
 
     # Back to empty when the query is cleared.
-    state.clear_query()
+    state.query.clear()
     qtbot.wait(20)
     assert view.stack.currentWidget() is view.empty and view.histogram is None
 
@@ -74,7 +74,7 @@ def test_range_selection_filters_the_grid_exactly(qtbot, ready_window):
 
     view.set_range(0.35, 0.9)
     lo, hi = view.region.getRegion()
-    expected = analysis.rows_in_range(state.scores, lo, hi)
+    expected = analysis.rows_in_range(state.query.scores, lo, hi)
     np.testing.assert_array_equal(state.grid_filter, expected)
     assert 0 < len(expected) < 28
     assert state.filter_description == f"{len(expected)} images with similarity 0.35\u20130.90"
@@ -87,18 +87,18 @@ def test_range_selection_filters_the_grid_exactly(qtbot, ready_window):
     view.region.setRegion((0.25, 0.65))
     assert filters == []  # debounced
     qtbot.waitUntil(lambda: filters == ["histogram"], timeout=2000)
-    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.scores, 0.25, 0.65))
+    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.query.scores, 0.25, 0.65))
 
     # "Select range": the top K by default, best first, as the grid will list them.
     view.select_button.click()
-    np.testing.assert_array_equal(state.grid_filter, state.top_rows())
-    assert view.selected_range() == (view.histogram.top_k_threshold, float(state.scores.max()))
+    np.testing.assert_array_equal(state.grid_filter, state.query.top_rows())
+    assert view.selected_range() == (view.histogram.top_k_threshold, float(state.query.scores.max()))
 
     # A new query keeps the range and re-applies it to the new scores.
     lo, hi = 0.3, 0.7
     view.set_range(lo, hi)
     query(qtbot, ready_window, "rocket-original.jpg")
-    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.scores, lo, hi))
+    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.query.scores, lo, hi))
 
     # Another view's filter replaces ours: the region goes away.
     state.set_filter(np.array([1, 2]), "2 selected", "map")
@@ -134,7 +134,7 @@ def test_dragging_on_the_plot_draws_a_range(qtbot, ready_window):
     tolerance = 0.03 * (x_high - x_low)
     assert abs(lo - a) < tolerance and abs(hi - b) < tolerance
     qtbot.waitUntil(lambda: state.grid_filter is not None, timeout=2000)
-    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.scores, lo, hi))
+    np.testing.assert_array_equal(state.grid_filter, analysis.rows_in_range(state.query.scores, lo, hi))
 
 
 def test_recomputes_at_most_once_per_event_loop_turn(qtbot, ready_window, monkeypatch):
@@ -146,14 +146,14 @@ def test_recomputes_at_most_once_per_event_loop_turn(qtbot, ready_window, monkey
     [cat, rocket] = rows_by_name(state, "cat-original.jpg", "rocket-original.jpg")
     ready_window.session.query_by_rows([cat])
     ready_window.session.query_by_rows([rocket], replace=False)
-    state.set_top_k(5)
-    state.set_top_k(7)
+    state.query.set_top_k(5)
+    state.query.set_top_k(7)
     assert calls == []
     qtbot.wait(30)
     assert len(calls) == 1
     assert view.histogram.top_k == 7 and view.cutoff.label.format == "top 7"
     np.testing.assert_array_equal(view.histogram.counts,
-                                  np.histogram(np.clip(state.scores, -1, 1), 400, (-1, 1))[0])
+                                  np.histogram(np.clip(state.query.scores, -1, 1), 400, (-1, 1))[0])
 
 
 def test_screenshot_is_not_blank(qtbot, ready_window):

@@ -221,10 +221,10 @@ def test_click_on_a_point_queries_by_that_image_and_hover_previews_it(qtbot, map
     assert view.preview.name.text() == Path(state.collection.paths[expected]).name
     assert len(view.hover_ring.data) == 1
     click(view.plot.viewport(), pos)
-    qtbot.waitUntil(lambda: len(state.examples) == 1)
-    assert state.examples[0].path == state.path_of(expected)
-    assert state.scores is not None
-    assert len(view.top_rings.data) == min(state.top_k, len(rows))  # top-k outlined
+    qtbot.waitUntil(lambda: len(state.query.positives) == 1)
+    assert state.query.positives[0].path == state.path_of(expected)
+    assert state.query.scores is not None
+    assert len(view.top_rings.data) == min(state.query.top_k, len(rows))  # top-k outlined
     send_mouse(view.plot.viewport(), QEvent.Type.MouseMove, QPoint(2, 2))  # far from every point
     qtbot.waitUntil(lambda: not view.preview.isVisible())
 
@@ -235,9 +235,8 @@ def test_colour_by_similarity_and_by_selection(qtbot, map_view):
     assert view.colour_box.currentData() == "similarity"
     grey = {brush.color().name() for brush in view.scatter.data["brush"]}
     assert grey == {QColor(NO_QUERY_COLOUR).name()}  # no query yet
-    state.examples = []
     view.session.query_by_rows([3])
-    top_row = int(np.argmax(state.scores))
+    top_row = int(np.argmax(state.query.scores))
     data = view.scatter.data
     brushes = {int(row): brush.color() for row, brush in zip(data["data"], data["brush"])}
     assert brushes[top_row].name() == similarity_palette()[-1].name()

@@ -73,8 +73,8 @@ def test_save_rename_delete_and_make_current(qtbot, ready_window, panels):
     book_panel.select("my cats")
     book_panel.current_button.click()
     qtbot.wait(20)
-    assert [e.name for e in state.examples] == ["cat-original.jpg", "cat-gray.jpg"]
-    np.testing.assert_allclose(state.query_vector, unit(state.collection.vectors[rows].mean(0)), atol=1e-6)
+    assert [e.name for e in state.query.positives] == ["cat-original.jpg", "cat-gray.jpg"]
+    np.testing.assert_allclose(state.query.vector, unit(state.collection.vectors[rows].mean(0)), atol=1e-6)
 
     book_panel.delete_button.click()
     assert named.names() == [] and QueryBook.load(named.directory).names() == []
@@ -84,7 +84,7 @@ def test_named_queries_round_trip_through_the_collection(qtbot, ready_window, pa
     state, named = ready_window.state, panels.state
     query(qtbot, ready_window, "coffee-original.jpg")
     panels.negatives.add_rows(rows_by_name(state, "cat-original.jpg"))
-    named.set_negative_weight(0.75)
+    state.query.set_negative_weight(0.75)
     named.save_current("coffee not cat")
     query(qtbot, ready_window, "rocket-original.jpg", "rocket-gray.jpg")
     named.save_current("rockets")
@@ -104,7 +104,7 @@ def test_named_queries_round_trip_through_the_collection(qtbot, ready_window, pa
 
 
 def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
-    state, named, strip = ready_window.state, panels.state, panels.negatives
+    state, strip = ready_window.state, panels.negatives
     # Folded while empty; unfolding shows how to add some.
     assert not strip.body.isVisible() and not strip.clear_button.isEnabled()
     strip.toggle.click()
@@ -116,15 +116,15 @@ def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
     qtbot.wait(20)
     vectors = state.collection.vectors
     expected = unit(vectors[positives].mean(0) - 0.5 * vectors[negatives].mean(0))
-    np.testing.assert_allclose(state.query_vector, expected, atol=1e-6)
-    np.testing.assert_allclose(state.scores, vectors @ expected, atol=1e-5)
+    np.testing.assert_allclose(state.query.vector, expected, atol=1e-6)
+    np.testing.assert_allclose(state.query.scores, vectors @ expected, atol=1e-5)
     assert len(strip._tiles) == 2 and strip.clear_button.isEnabled()
     assert strip.body.isVisible() and strip.toggle.text() == "Negatives (2)"  # unfolded by the addition
 
     strip.weight_spin.setValue(1.25)  # the slider follows, the query is re-made
     assert strip.weight_slider.value() == 125
     expected = unit(vectors[positives].mean(0) - 1.25 * vectors[negatives].mean(0))
-    np.testing.assert_allclose(state.query_vector, expected, atol=1e-6)
+    np.testing.assert_allclose(state.query.vector, expected, atol=1e-6)
     qtbot.wait(20)  # the histogram follows on the next turn
     np.testing.assert_allclose(ready_window.histograms.histogram.counts,
                                np.histogram(np.clip(vectors @ expected, -1, 1), 400, (-1, 1))[0])
@@ -132,14 +132,14 @@ def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
     # Adding a positive keeps the negatives in the query.
     ready_window.session.query_by_rows(rows_by_name(state, "coffee-flip.jpg"), replace=False)
     rows = positives + rows_by_name(state, "coffee-flip.jpg")
-    np.testing.assert_allclose(state.query_vector,
+    np.testing.assert_allclose(state.query.vector,
                                unit(vectors[rows].mean(0) - 1.25 * vectors[negatives].mean(0)), atol=1e-6)
 
     strip._tiles[0].remove.click()
-    np.testing.assert_allclose(state.query_vector,
+    np.testing.assert_allclose(state.query.vector,
                                unit(vectors[rows].mean(0) - 1.25 * vectors[negatives[1:]].mean(0)), atol=1e-6)
-    state.clear_query()
-    assert named.negatives == [] and state.query_vector is None
+    state.query.clear()
+    assert state.query.negatives == () and state.query.vector is None
 
 
 def test_results_menu_offers_negative(qtbot, ready_window, panels):
@@ -149,7 +149,7 @@ def test_results_menu_offers_negative(qtbot, ready_window, panels):
     assert "Add as negative example" in actions
     row = panel.results.item(3).data(Qt.ItemDataRole.UserRole)
     actions["Add as negative example"]([row])
-    assert [e.path for e in panels.state.negatives] == [ready_window.state.path_of(row)]
+    assert [e.path for e in ready_window.state.query.negatives] == [ready_window.state.path_of(row)]
 
 
 def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, panels):
@@ -187,7 +187,7 @@ def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, pa
         shown = table()
         assert list(shown) == [CURRENT, "cats", "rockets"]
         for name, scores in independent.items():
-            s = analysis.summarise(scores, state.top_k, threshold)
+            s = analysis.summarise(scores, state.query.top_k, threshold)
             assert shown[name] == [f"{s.mean:.3f}", f"{s.median:.3f}", f"{s.top_k_mean:.3f}",
                                    f"{int((scores >= threshold).sum())} of 28"]
             assert overlay.summaries[name].above_threshold == s.above_threshold
@@ -198,7 +198,7 @@ def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, pa
     overlay.threshold_line.setValue(0.42)  # dragging the line moves the spin box
     assert overlay.threshold_spin.value() == pytest.approx(0.42)
     check(0.42)
-    state.set_top_k(5)
+    state.query.set_top_k(5)
     qtbot.wait(20)
     check(0.42)
     assert overlay.table.horizontalHeaderItem(3).text() == "top-5 mean"
@@ -222,7 +222,7 @@ def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, pa
     assert set(overlay.curves) == {"rockets"} and list(table()) == [CURRENT, "rockets"]
 
     # With no current query, the visible named queries are still plotted.
-    state.clear_query()
+    state.query.clear()
     qtbot.wait(20)
     assert view.stack.currentWidget() is view.plot and list(table()) == ["rockets"]
 
@@ -243,7 +243,7 @@ def test_label_split_and_average_precision(qtbot, ready_window, panels):
     qtbot.wait(20)
     labels = analysis.labels_of(state.collection.paths)
     exclude = np.isin(np.arange(28), rows)
-    scores = state.scores
+    scores = state.query.scores
     same = scores[(labels == "cat") & ~exclude]
     other = scores[labels != "cat"]
     assert len(same) == 5 and len(other) == 21
@@ -252,7 +252,7 @@ def test_label_split_and_average_precision(qtbot, ready_window, panels):
     np.testing.assert_array_equal(overlay.other_curve.getData()[1], np.histogram(np.clip(other, -1, 1), 400, (-1, 1))[0])
 
     quality = overlay.quality
-    k = state.top_k
+    k = state.query.top_k
     assert quality.label == "cat" and quality.k == k
     assert quality.average_precision == analysis.average_precision(scores, labels == "cat", exclude)
     assert quality.precision_at_k == analysis.precision_at_k(scores, labels == "cat", k, exclude)
@@ -302,14 +302,14 @@ def test_drops_on_the_negative_strip(qtbot, ready_window, panels, lite0, tmp_pat
                        Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(strip, event)
     assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction
-    qtbot.waitUntil(lambda: len(panels.state.negatives) == 2 and not strip.embedding, timeout=60_000)
-    assert state.examples[0].name == "coffee-original.jpg" and len(state.examples) == 1  # not a positive
+    qtbot.waitUntil(lambda: len(ready_window.state.query.negatives) == 2 and not strip.embedding, timeout=60_000)
+    assert state.query.positives[0].name == "coffee-original.jpg" and len(state.query.positives) == 1  # not a positive
     vectors = state.collection.vectors
     negatives = np.vstack([vectors[rows_by_name(state, "cat-original.jpg")],
                            embed_query_images(lite0, [outside])])
     expected = unit(vectors[positives].mean(0) - 0.5 * negatives.mean(0))
-    np.testing.assert_allclose(state.query_vector, expected, atol=1e-5)
-    assert panels.state.negatives[1].thumbnail  # the outside image gets its own preview
+    np.testing.assert_allclose(state.query.vector, expected, atol=1e-5)
+    assert ready_window.state.query.negatives[1].thumbnail  # the outside image gets its own preview
 
 
 def test_a_damaged_queries_file_is_reported_not_fatal(qtbot, ready_window):
@@ -337,7 +337,7 @@ def test_named_curves_follow_indexing(qtbot, ready_window, panels, lite0):
     embedding.remember_model(lite0)  # no second model load in the worker
     query(qtbot, ready_window, "cat-original.jpg")
     panels.state.save_current("cats")
-    state.clear_query()
+    state.query.clear()
     qtbot.wait(20)
     assert int(overlay.curves["cats"].getData()[1].sum()) == 28
     shutil.copy2(state.folder / "cat" / "cat-crop.jpg", state.folder / "cat" / "cat-crop-copy.jpg")

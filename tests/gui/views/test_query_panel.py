@@ -87,15 +87,15 @@ def test_drop_outside_file_embeds_it_and_results_match_core(qtbot, win, tmp_path
     state, panel = win.state, win.query_panel
     photo = outside_cat(tmp_path)
     assert drop(panel, file_mime(photo))
-    qtbot.waitUntil(lambda: len(state.examples) == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: len(state.query.positives) == 1, timeout=60_000)
     wait_settled(qtbot, win)
-    example = state.examples[0]
+    example = state.query.positives[0]
     assert example.name == "my cat.jpg" and example.path == photo and example.thumbnail
     assert len(panel._tiles) == 1 and not panel.hint.isVisible() and panel.scroll.isVisible()
 
     # Results: exactly core's top K, in order, with their scores.
-    k = state.top_k
-    hits = state.collection.search(state.query_vector, k, exact=True)
+    k = state.query.top_k
+    hits = state.collection.search(state.query.vector, k, exact=True)
     folder = state.collection.folder
     assert [folder / p for p in panel.result_paths()] == [h.path for h in hits]
     assert panel.results.count() == k
@@ -106,7 +106,7 @@ def test_drop_outside_file_embeds_it_and_results_match_core(qtbot, win, tmp_path
     # The histogram of the same query: every image counted once, as numpy counts them.
     view = win.histograms
     hist = view.histogram
-    scores = state.collection.vectors @ state.query_vector
+    scores = state.collection.vectors @ state.query.vector
     counts, edges = np.histogram(np.clip(scores, -1, 1), bins=analysis.HISTOGRAM_BINS, range=(-1, 1))
     np.testing.assert_array_equal(hist.counts, counts)
     np.testing.assert_allclose(hist.edges, edges)
@@ -129,13 +129,13 @@ def test_drop_grid_image_uses_its_vector_without_the_model(qtbot, ready_window, 
     path = state.collection.folder / state.collection.paths[row]
     assert drop(panel, file_mime(path))
     # Synchronous: the stored vector is used at once.
-    assert len(state.examples) == 1 and state.examples[0].path == path
-    np.testing.assert_array_equal(state.examples[0].vector, state.collection.vectors[row])
+    assert len(state.query.positives) == 1 and state.query.positives[0].path == path
+    np.testing.assert_array_equal(state.query.positives[0].vector, state.collection.vectors[row])
     qtbot.wait(20)
     assert panel.result_paths()[0] == state.collection.paths[row]
     # Dropping it again does not add a duplicate.
     assert drop(panel, file_mime(path))
-    assert len(state.examples) == 1 and "Already in the query" in panel.message.text()
+    assert len(state.query.positives) == 1 and "Already in the query" in panel.message.text()
 
 
 def test_unusable_drops_show_an_error_and_the_app_keeps_working(qtbot, win, tmp_path):
@@ -147,7 +147,7 @@ def test_unusable_drops_show_an_error_and_the_app_keeps_working(qtbot, win, tmp_
     assert "notes.jpg" in failed.args[0]
     qtbot.waitUntil(lambda: bool(error_dialogs(win)))
     wait_settled(qtbot, win)
-    assert state.examples == []
+    assert state.query.positives == ()
 
     text = tmp_path / "readme.txt"
     text.write_text("hello")
@@ -158,7 +158,7 @@ def test_unusable_drops_show_an_error_and_the_app_keeps_working(qtbot, win, tmp_
     # Still working: a good drop after the bad ones.
     [row] = rows_by_name(state, "coffee-original.jpg")
     drop(panel, file_mime(state.path_of(row)))
-    assert [e.name for e in state.examples] == ["coffee-original.jpg"]
+    assert [e.name for e in state.query.positives] == ["coffee-original.jpg"]
     for box in error_dialogs(win):
         box.close()
 
@@ -170,16 +170,16 @@ def test_paste_image_and_paste_file_path(qtbot, win, tmp_path):
     assert not image.isNull()
     clipboard.setImage(image)
     panel.paste()
-    qtbot.waitUntil(lambda: len(state.examples) == 1, timeout=60_000)
-    assert state.examples[0].name == "pasted image" and state.examples[0].path is None
-    assert state.examples[0].thumbnail  # the pasted pixels show as the example's tile
+    qtbot.waitUntil(lambda: len(state.query.positives) == 1, timeout=60_000)
+    assert state.query.positives[0].name == "pasted image" and state.query.positives[0].path is None
+    assert state.query.positives[0].thumbnail  # the pasted pixels show as the example's tile
     wait_settled(qtbot, win)
     assert Path(panel.result_paths()[0]).parent.name == "cat"
 
     [row] = rows_by_name(state, "rocket-original.jpg")
     clipboard.setText(str(state.path_of(row)))
     panel.paste()  # a path copied as text: an indexed image, used at once
-    assert [e.name for e in state.examples] == ["pasted image", "rocket-original.jpg"]
+    assert [e.name for e in state.query.positives] == ["pasted image", "rocket-original.jpg"]
     qtbot.wait(20)
     assert all(not t.image.pixmap().isNull() for t in panel._tiles)
     panel.grab().toImage().save("/tmp/query_examples.png")
@@ -197,21 +197,21 @@ def test_remove_example_clear_and_top_k(qtbot, ready_window):
     assert [t.remove.isVisible() for t in panel._tiles] == [True, True]
 
     qtbot.mouseClick(panel._tiles[0].remove, Qt.MouseButton.LeftButton)  # remove the cat
-    assert [e.name for e in state.examples] == ["rocket-original.jpg"]
-    np.testing.assert_allclose(state.query_vector, state.collection.vectors[rocket], atol=1e-6)
+    assert [e.name for e in state.query.positives] == ["rocket-original.jpg"]
+    np.testing.assert_allclose(state.query.vector, state.collection.vectors[rocket], atol=1e-6)
     qtbot.wait(20)
     assert len(panel._tiles) == 1
     assert panel.result_paths()[0] == state.collection.paths[rocket]
 
     panel.k_spin.setValue(5)
-    assert state.top_k == 5
+    assert state.query.top_k == 5
     qtbot.wait(20)
     assert panel.results.count() == 5
-    assert panel.result_paths() == [state.collection.paths[r] for r in state.top_rows()]
+    assert panel.result_paths() == [state.collection.paths[r] for r in state.query.top_rows()]
     assert ready_window.histograms.cutoff.label.format == "top 5"
 
     panel.clear_button.click()
-    assert state.examples == [] and state.query_vector is None
+    assert state.query.positives == () and state.query.vector is None
     qtbot.wait(20)
     assert panel.results.count() == 0 and panel.hint.isVisible()
 
@@ -230,7 +230,7 @@ def test_clicking_a_result_selects_it_and_double_click_adds_it(qtbot, ready_wind
     assert changed.args == ["query"] and state.selection.tolist() == [row]
 
     qtbot.mouseDClick(results.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    assert [e.path for e in state.examples] == [state.path_of(cat), state.path_of(row)]
+    assert [e.path for e in state.query.positives] == [state.path_of(cat), state.path_of(row)]
 
     # A selection made elsewhere shows in the results without echoing back.
     other = panel.results.item(3).data(Qt.ItemDataRole.UserRole)
@@ -267,7 +267,7 @@ def test_files_dropped_anywhere_on_the_window(qtbot, win, tmp_path):
     [row] = rows_by_name(state, "cat-flip.jpg")
     path = state.collection.folder / state.collection.paths[row]
     assert drop(grid_viewport, file_mime(path))  # the grid ignores it, the window takes it
-    assert [e.path for e in state.examples] == [path]
+    assert [e.path for e in state.query.positives] == [path]
     qtbot.waitUntil(lambda: win.query_panel.result_paths()[:1] == [state.collection.paths[row]])
 
     other = tmp_path / "other photos"

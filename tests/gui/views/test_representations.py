@@ -64,7 +64,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
     rows = rows_by_name(state, "cat-original.jpg", "cat-gray.jpg")
     ready_window.session.query_by_rows(rows)
     ready_window.query_panel.add_paths([outside])
-    qtbot.waitUntil(lambda: len(state.examples) == 3, timeout=60_000)
+    qtbot.waitUntil(lambda: len(state.query.positives) == 3, timeout=60_000)
 
     view.combo_a.setCurrentText("efficientnet-lite0")
     view.combo_b.setCurrentText(LAYER)
@@ -77,8 +77,8 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
 
     # A: the open representation, so exactly the window's own scores.
     a = view.results["A"]
-    np.testing.assert_allclose(a.scores, state.scores, atol=1e-5)
-    np.testing.assert_array_equal(a.top_rows, analysis.ranking(state.scores, state.top_k))
+    np.testing.assert_allclose(a.scores, state.query.scores, atol=1e-5)
+    np.testing.assert_array_equal(a.top_rows, analysis.ranking(state.query.scores, state.query.top_k))
 
     # B: the same example images under the other layer (indexed ones looked up by path there,
     # the outside one embedded with that model), as core computes it directly.
@@ -93,7 +93,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
         assert index.vectors.shape[1] == 320
         np.testing.assert_allclose(b.scores, expected, atol=1e-5)
         assert b.paths == index.paths
-        np.testing.assert_array_equal(b.top_rows, analysis.ranking(expected, state.top_k))
+        np.testing.assert_array_equal(b.top_rows, analysis.ranking(expected, state.query.top_k))
         expected_eval = analysis.evaluate(index.vectors, analysis.labels_of(index.paths), k=10)
         assert b.evaluation.to_json() == expected_eval.to_json()
     finally:
@@ -105,7 +105,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
     for side, result in ((view.side_a, a), (view.side_b, b)):
         np.testing.assert_array_equal(side.curve.getData()[1], np.histogram(np.clip(result.scores, -1, 1), 400, (-1, 1))[0])
         assert side.top_paths() == [result.paths[r] for r in result.top_rows]
-        assert side.top.count() == state.top_k
+        assert side.top.count() == state.query.top_k
         o = result.evaluation.overall
         assert f"mAP {o.mean_average_precision:.3f}" in side.evaluation_label.text()
         assert result.model in side.title.text()
@@ -113,7 +113,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
     assert ranges[0] == pytest.approx(ranges[1])
 
     # The evaluation is computed once per representation, then reused.
-    state.set_top_k(5)
+    state.query.set_top_k(5)
     view.compare()
     qtbot.waitUntil(lambda: view.side_a.top.count() == 5 and view.side_b.top.count() == 5, timeout=60_000)
     assert view.results["B"].evaluation.to_json() == b.evaluation.to_json()

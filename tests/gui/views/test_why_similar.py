@@ -25,7 +25,7 @@ def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, win
     captions = [w.text() for w in dialog.findChildren(type(dialog.status)) if "share of the similarity" in w.text()]
     assert len(captions) == 3  # the result, and each of the two examples
     shown = float(captions[0].rsplit(", ", 1)[1])
-    expected = float(state.collection.vectors[row] @ state.query_vector)
+    expected = float(state.collection.vectors[row] @ state.query.vector)
     assert abs(shown - expected) < 1e-4  # the map sums to the similarity the app ranks by
     qtbot.waitUntil(lambda: dialog.width() > 3 * 300, timeout=5_000)  # laid out: three pictures wide
     out = tmp_path / "why.png"
@@ -50,7 +50,7 @@ def test_the_grid_overlays_each_visible_tiles_heatmap_and_toggles_at_once(qtbot,
     qtbot.waitUntil(lambda: all(grid.heatmaps.grid_for(p) is not None for p in paths), timeout=120_000)
     for path in paths:  # each map sums to the similarity the grid shows on the tile
         row = state.collection.paths.index(path)
-        assert abs(float(grid.heatmaps.grid_for(path).sum()) - float(state.scores[row])) < 1e-4
+        assert abs(float(grid.heatmaps.grid_for(path).sum()) - float(state.query.scores[row])) < 1e-4
     overlaid = grid.view.viewport().grab().toImage()
     tasks_before = window.tasks.latest("heatmaps")
     grid.why_similar.setChecked(False)  # off and on again: no new work, the same picture
@@ -79,11 +79,11 @@ def test_query_by_a_region_drawn_on_an_example(qtbot, window, indexed_folder, li
     dialog.picker.set_region(shuttle)
     assert dialog.picker.region() == pytest.approx(shuttle, abs=0.01)
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
-    qtbot.waitUntil(lambda: bool(state.examples) and state.examples[0].name.endswith("(region)"), timeout=60_000)
-    [example] = state.examples
+    qtbot.waitUntil(lambda: bool(state.query.positives) and state.query.positives[0].name.endswith("(region)"), timeout=60_000)
+    [example] = state.query.positives
     expected = region_vector(lite0, indexed_folder / "astronaut" / "astronaut-original.jpg", dialog.region, "crop")
     np.testing.assert_allclose(example.vector, expected, atol=1e-5)
-    np.testing.assert_allclose(state.query_vector, expected, atol=1e-5)
+    np.testing.assert_allclose(state.query.vector, expected, atol=1e-5)
     assert example.thumbnail  # the crop, as its tile
 
 

@@ -50,8 +50,8 @@ class CompareView(QWidget):
         self._syncing = False  # moving spin boxes and lines together: redraw once, after
         self._build()
         self._timer = QTimer(self, singleShot=True, interval=0, timeout=self._refresh)
-        for signal in (analysis_state.queries_changed, self.state.query_changed,
-                       self.state.collection_changed, self.state.collection_grew, self.state.top_k_changed):
+        for signal in (analysis_state.queries_changed, self.state.query.changed,
+                       self.state.collection_changed, self.state.collection_grew):
             signal.connect(self._schedule)
         self.state.selection_changed.connect(self._selection_changed)
         thumbnails.ready.connect(self._thumbnails_ready)
@@ -152,7 +152,7 @@ class CompareView(QWidget):
 
     def choices(self) -> list[str]:
         names = self.analysis.names()
-        return ([CURRENT] if self.state.scores is not None else []) + names
+        return ([CURRENT] if self.state.query.scores is not None else []) + names
 
     def set_pair(self, a: str, b: str) -> None:
         with signals_blocked(self.combo_a), signals_blocked(self.combo_b):
@@ -191,7 +191,7 @@ class CompareView(QWidget):
         pair = (a, b, id(self.state.collection))
         if pair != self._pair:  # new pair: start from each query's top-K cut-off
             self._pair = pair
-            k = self.state.top_k
+            k = self.state.query.top_k
             self.set_thresholds(analysis.top_k_threshold(self.scores_a, k),
                                 analysis.top_k_threshold(self.scores_b, k))
         item = self.plot.getPlotItem()

@@ -48,7 +48,7 @@ class RepresentationsView(QWidget):
         self._build(thumbnails)
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self._auto_compare)
         self.state.collection_changed.connect(self._collection_changed)
-        self.state.query_changed.connect(self._schedule)
+        self.state.query.changed.connect(self._schedule)
         self.refresh_models()
 
     def _schedule(self, *_) -> None:
@@ -195,11 +195,11 @@ class RepresentationsView(QWidget):
         """Re-make the current query under representations A and B, in the background."""
         self._pending = False
         state, folder = self.state, self.state.folder
-        if folder is None or not state.examples:
+        if folder is None or not state.query.positives:
             self.status.setText("Add example images to the query to compare representations.")
             return
-        positives = [(e.path, e.vector) for e in state.examples]
-        negatives = [(e.path, e.vector) for e in self.analysis.negatives]
+        positives = [(e.path, e.vector) for e in state.query.positives]
+        negatives = [(e.path, e.vector) for e in self.state.query.negatives]
         # Another model can only re-make examples that are files (indexed there, or embedded).
         file_positives = [x for x in positives if x[0] is not None]
         file_negatives = [x for x in negatives if x[0] is not None]
@@ -219,7 +219,7 @@ class RepresentationsView(QWidget):
             with_eval = self.evaluate_box.isChecked() and key not in self._evaluations
             side.show_message(f"Computing under {model}\u2026")
             self.tasks.start(f"representation-{letter}", represent, folder, model, same, used_positives,
-                             used_negatives, self.analysis.negative_weight, state.top_k, with_eval,
+                             used_negatives, self.state.query.negative_weight, state.query.top_k, with_eval,
                              state.backend, on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
 
     def _represented(self, letter: str, key: tuple, result: RepresentationResult | None) -> None:

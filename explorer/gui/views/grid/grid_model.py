@@ -86,7 +86,7 @@ class GridModel(QStringListModel):
         return self.state.collection.paths[self.order[position]].rpartition("/")[2]
 
     def score_at(self, position: int) -> float | None:
-        scores, row = self.state.scores, self.order[position]
+        scores, row = self.state.query.scores, self.order[position]
         return float(scores[row]) if scores is not None and row < len(scores) else None
 
     def heat_at(self, position: int) -> QImage | None:
@@ -106,7 +106,7 @@ class GridModel(QStringListModel):
     def _tooltip(self, row: int) -> str:
         path = self.state.path_of(row)
         lines = [path.name, f"Folder: {self.state.label_of(row) or '(top level)'}", file_size_text(path)]
-        scores = self.state.scores
+        scores = self.state.query.scores
         if scores is not None and row < len(scores):
             lines.append(f"Similarity: {scores[row]:.3f}")
         return "\n".join(line for line in lines if line)

@@ -122,7 +122,7 @@ class GridView(QWidget):
         self.view.customContextMenuRequested.connect(self._show_context_menu)
         state.collection_changed.connect(self._collection_changed)
         state.collection_grew.connect(self._collection_grew)
-        state.query_changed.connect(self._query_changed)
+        state.query.changed.connect(self._query_changed)
         state.filter_changed.connect(self._filter_changed)
         state.selection_changed.connect(self._state_selection_changed)
         state.indexing_changed.connect(self._update_chrome)
@@ -231,7 +231,7 @@ class GridView(QWidget):
         return rows
 
     def _ranking(self) -> np.ndarray | None:
-        scores, c = self.state.scores, self.state.collection
+        scores, c = self.state.query.scores, self.state.collection
         if scores is None or c is None or len(scores) != len(c):
             return None
         if self._ranked[0] is not scores:  # sort once per query, not once per refresh
@@ -318,7 +318,7 @@ class GridView(QWidget):
         self.model.rows_changed(rows[rows < start], [DecorationRole, Qt.ItemDataRole.ToolTipRole])
 
     def _query_changed(self) -> None:
-        query, has_scores = self.state.query_vector, self._ranking() is not None
+        query, has_scores = self.state.query.vector, self._ranking() is not None
         self.sort_combo.model().item(BY_SIMILARITY).setEnabled(has_scores)
         switch_to = None
         if query is not None and query is not self._query_seen:  # a new query, not a re-score

@@ -56,7 +56,7 @@ class HeatmapCache(QObject):
         self._in_flight = False
         self._key: tuple = ()
         self._start = QTimer(self, singleShot=True, interval=0, timeout=self._start_batch)
-        state.query_changed.connect(self._query_changed)
+        state.query.changed.connect(self._query_changed)
         state.collection_changed.connect(self._reset)
 
     def _query_changed(self) -> None:
@@ -69,7 +69,7 @@ class HeatmapCache(QObject):
 
     def available(self) -> bool:
         model = self.state.model
-        return bool(model) and is_registered(model) and self.state.query_vector is not None
+        return bool(model) and is_registered(model) and self.state.query.vector is not None
 
     def image_for(self, path: str) -> QImage | None:
         """A small colour image of `path`'s shares for the current query (drawn scaled, smoothly,
@@ -95,9 +95,9 @@ class HeatmapCache(QObject):
             return None
         self._maps.move_to_end(path)
         fmap = self._maps[path]
-        if fmap is None or self.state.query_vector is None:
+        if fmap is None or self.state.query.vector is None:
             return None
-        return contributions(fmap.astype(np.float64), self.state.query_vector,
+        return contributions(fmap.astype(np.float64), self.state.query.vector,
                              get_spec(self.state.model).pooling).grid
 
     def _start_batch(self) -> None:

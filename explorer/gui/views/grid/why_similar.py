@@ -92,10 +92,10 @@ class WhySimilar(QDialog):
 def show_why_similar(window, row: int) -> WhySimilar | None:
     """Open "Why similar?" for one result row of the window's current query."""
     state, collection = window.state, window.state.collection
-    if collection is None or state.query_vector is None:
+    if collection is None or state.query.vector is None:
         return None
     dialog = WhySimilar(window.tasks, collection.collection.model, collection.folder / collection.paths[row],
-                        state.query_vector, collection.vectors[row], [(e.name, e.path) for e in state.examples],
+                        state.query.vector, collection.vectors[row], [(e.name, e.path) for e in state.query.positives],
                         window, state.backend)
     dialog.show()
     return dialog

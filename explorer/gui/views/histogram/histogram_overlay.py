@@ -180,11 +180,11 @@ class HistogramOverlay(QObject):
 
     def _render_split(self) -> None:
         self.quality = None
-        found = self.analysis.query_label() if self.state.scores is not None else None
+        found = self.analysis.query_label() if self.state.query.scores is not None else None
         labels = self.analysis.labels()
         if found is not None and labels is not None:
             label, rows = found
-            self.quality = label_quality(self.state.scores, labels, label, rows, self.state.top_k)
+            self.quality = label_quality(self.state.query.scores, labels, label, rows, self.state.query.top_k)
         split = self.quality is not None and self.split_box.isChecked()
         self.view.curve.setVisible(not split)
         for curve, part in ((self.same_curve, "same"), (self.other_curve, "other")):
@@ -195,7 +195,7 @@ class HistogramOverlay(QObject):
         q = self.quality
         if q is None:
             hint = "Split by label: make the query from indexed images of one subfolder" \
-                if labels is not None and self.state.scores is not None else ""
+                if labels is not None and self.state.query.scores is not None else ""
             self.quality_label.setText(hint)
         else:
             self.quality_label.setText(
@@ -205,7 +205,7 @@ class HistogramOverlay(QObject):
 
     def _render_legend(self, shown) -> None:
         entries = []  # (colour, name) per curve, as drawn
-        if self.state.scores is not None:
+        if self.state.query.scores is not None:
             if self.same_curve.isVisible():
                 entries += [(SAME_LABEL_COLOUR.name(), f"current query: {self.quality.label}"),
                             (OTHER_LABEL_COLOUR.name(), "current query: other labels")]
@@ -224,7 +224,7 @@ class HistogramOverlay(QObject):
         return [name for _, name in self._legend_entries]
 
     def _render_table(self) -> None:
-        threshold, k = self.analysis.threshold, self.state.top_k
+        threshold, k = self.analysis.threshold, self.state.query.top_k
         shown = self.analysis.shown_scores()
         self.summaries = {s.name: analysis.summarise(s.scores, k, threshold) for s in shown}
         self.table.setHorizontalHeaderItem(3, QTableWidgetItem(f"top-{k} mean"))

@@ -79,8 +79,7 @@ class HistogramView(QWidget):
                                    timeout=self._apply_range)
         self.region.sigRegionChanged.connect(self._range_dragged)
 
-        state.query_changed.connect(self._schedule)
-        state.top_k_changed.connect(self._schedule)
+        state.query.changed.connect(self._schedule)
         state.collection_changed.connect(self._collection_changed)
         state.filter_changed.connect(self._filter_changed)
         self._refresh()
@@ -184,20 +183,20 @@ class HistogramView(QWidget):
 
     def _refresh(self) -> None:
         state = self.state
-        scores = state.scores
+        scores = state.query.scores
         if (scores is None or not len(scores)) and self.overlay_has_curves() and state.collection is not None:
             self._refresh_overlay_only()
             return
         if scores is None or not len(scores):
             self.histogram = None
-            self.empty.setText(EMPTY_TEXT if state.query_vector is None
+            self.empty.setText(EMPTY_TEXT if state.query.vector is None
                                else "The distribution appears as soon as images are indexed.")
             self.stack.setCurrentWidget(self.empty)
             self.select_button.setEnabled(False)
             self.clear_range()
             self.refreshed.emit()
             return
-        hist = analysis.similarity_histogram(scores, state.top_k)
+        hist = analysis.similarity_histogram(scores, state.query.top_k)
         self.histogram = hist
         if self.cumulative:
             x, y = analysis.cumulative(scores)
@@ -209,7 +208,7 @@ class HistogramView(QWidget):
         self.cutoff.setValue(hist.top_k_threshold)
         self.cutoff.label.setFormat(f"top {k}")
         self.plot.getPlotItem().setTitle(self._title(hist), size="10pt")
-        self._zoom((id(state.query_vector), id(state.collection), hist.total), hist.occupied_range())
+        self._zoom((id(state.query.vector), id(state.collection), hist.total), hist.occupied_range())
         self.stack.setCurrentWidget(self.plot)
         self.select_button.setEnabled(True)
         if self._range_active:
@@ -248,7 +247,7 @@ class HistogramView(QWidget):
         self.plot.getPlotItem().enableAutoRange(y=True)
 
     def _title(self, hist: SimilarityHistogram) -> str:
-        names = [e.name for e in self.state.examples]
+        names = [e.name for e in self.state.query.positives]
         shown = ", ".join(names[:MAX_TITLE_NAMES])
         if len(names) > MAX_TITLE_NAMES:
             shown += f" +{len(names) - MAX_TITLE_NAMES} more"
@@ -258,9 +257,9 @@ class HistogramView(QWidget):
 
     def select_top_k(self) -> None:
         """Select the range from the top-K cut-off to the best score."""
-        if self.histogram is None or self.state.scores is None:
+        if self.histogram is None or self.state.query.scores is None:
             return
-        self.set_range(self.histogram.top_k_threshold, float(self.state.scores.max()))
+        self.set_range(self.histogram.top_k_threshold, float(self.state.query.scores.max()))
 
     def set_range(self, low: float, high: float) -> None:
         """Show the range and filter the grid to it now (no debounce)."""
@@ -299,7 +298,7 @@ class HistogramView(QWidget):
             self._range_timer.start()  # restarts: the filter follows once the drag pauses
 
     def _apply_range(self) -> None:
-        scores = self.state.scores
+        scores = self.state.query.scores
         if not self._range_active or scores is None:
             return
         low, high = self.selected_range()

@@ -178,7 +178,7 @@ class MapView(QWidget):
         state = self.state
         state.collection_changed.connect(self._collection_changed)
         state.layout_changed.connect(self._layout_changed)
-        state.query_changed.connect(self._query_changed)
+        state.query.changed.connect(self._query_changed)
         state.selection_changed.connect(self._selection_changed)
 
     # --- public API -----------------------------------------------------------------------
@@ -376,7 +376,7 @@ class MapView(QWidget):
             return self._by_label
         if self.colour_mode == "selection":
             return selection_colouring(np.isin(self._rows, self.state.selection))
-        scores, rows = self.state.scores, self._rows
+        scores, rows = self.state.query.scores, self._rows
         if scores is None or (len(rows) and len(scores) <= rows.max()):  # no query (yet)
             return similarity_colouring(None, len(rows))
         return similarity_colouring(scores[rows])
@@ -394,7 +394,7 @@ class MapView(QWidget):
         self.selection_rings.set_points(self._xy[points], self._rows[points])
 
     def _update_top_rings(self) -> None:
-        points = self._points_of(self.state.top_rows())
+        points = self._points_of(self.state.query.top_rows())
         self.top_rings.set_points(self._xy[points], self._rows[points])
 
     def _points_of(self, rows: np.ndarray) -> np.ndarray:
@@ -416,7 +416,7 @@ class MapView(QWidget):
             return
         index, palette = self._colouring.index, self._colouring.palette
         visible = visible[np.argsort(index[visible], kind="stable")]  # bright on top, as points
-        top = set(self.state.top_rows().tolist())
+        top = set(self.state.query.top_rows().tolist())
         frames = [pg.mkPen(TOP_K_COLOUR, width=3) if int(row) in top else pg.mkPen(palette[index[p]], width=2)
                   for p, row in zip(visible, self._rows[visible])]
         paths = self.state.collection.paths

@@ -35,7 +35,7 @@ class NamedQueriesPanel(QWidget):
         self.analysis, self.state = analysis, analysis.state
         self._build()
         analysis.queries_changed.connect(self._render)
-        self.state.query_changed.connect(self._update_buttons)
+        self.state.query.changed.connect(self._update_buttons)
         self.state.collection_changed.connect(self._update_buttons)
         self._render()
 
@@ -117,7 +117,7 @@ class NamedQueriesPanel(QWidget):
     # --- actions --------------------------------------------------------------------------
 
     def _ask_save(self) -> None:
-        suggestion = ", ".join(e.name for e in self.state.examples[:2])
+        suggestion = ", ".join(e.name for e in self.state.query.positives[:2])
         name, ok = QInputDialog.getText(self, "Save query", "Name of this query:", text=suggestion)
         if ok:
             self.save_current(name)

@@ -1,7 +1,7 @@
 """The current query's negative examples: images the query should move away from (Rocchio).
 
 A strip under the query panel's examples that accepts drops as the examples strip does, with the
-weight of the negatives (0 = ignore them). The query vector itself is made by AnalysisState.
+weight of the negatives (0 = ignore them). The query vector itself is made by the query model (state/query.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ...state.named_queries import AnalysisState
 from ...controllers.models import embed_examples
 from .query_sources import classify_paths, local_files, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, ExampleTile
-from ...state.app_state import QueryExample
+from ...state.app_state import AppState
+from ...state.query import QueryExample
 from ...controllers.thumbnails import ThumbnailCache
 from ...controllers.tasks import Tasks
 
@@ -36,17 +36,18 @@ class NegativeExamplesStrip(QFrame):
 
     problem = Signal(str)
 
-    def __init__(self, analysis: AnalysisState, tasks: Tasks, thumbnails: ThumbnailCache,
+    def __init__(self, state: AppState, tasks: Tasks, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.analysis, self.state, self.tasks, self.thumbnails = analysis, analysis.state, tasks, thumbnails
+        self.state, self.query, self.tasks, self.thumbnails = state, state.query, tasks, thumbnails
         self.setObjectName("negativeExamples")
         self.setAcceptDrops(True)
         self._tiles: list[ExampleTile] = []
         self._embedding: set = set()
         self._task_ids = itertools.count()
+        self._shown: tuple | None = None  # (negatives, weight) the strip shows
         self._build()
-        analysis.negatives_changed.connect(self._render)
+        self.query.changed.connect(self._render)
         thumbnails.ready.connect(self._thumbnails_ready)
         self._render()
 
@@ -73,7 +74,7 @@ class NegativeExamplesStrip(QFrame):
         header.addWidget(self.weight_spin)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove every negative example")
-        self.clear_button.clicked.connect(self.analysis.clear_negatives)
+        self.clear_button.clicked.connect(self.query.clear_negatives)
         header.addWidget(self.clear_button)
 
         self.hint = QLabel(HINT, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
@@ -107,16 +108,19 @@ class NegativeExamplesStrip(QFrame):
     # --- rendering ------------------------------------------------------------------------
 
     def _render(self) -> None:
-        negatives = self.analysis.negatives
+        negatives, weight = self.query.negatives, self.query.negative_weight
+        if self._shown == (negatives, weight):
+            return  # an edit of the positives: nothing here changed
+        self._shown = (negatives, weight)
         with signals_blocked(self.weight_spin), signals_blocked(self.weight_slider):
-            self.weight_spin.setValue(self.analysis.negative_weight)
-            self.weight_slider.setValue(round(self.analysis.negative_weight * WEIGHT_STEPS))
+            self.weight_spin.setValue(weight)
+            self.weight_slider.setValue(round(weight * WEIGHT_STEPS))
         for tile in self._tiles:
             tile.deleteLater()
         self._tiles = []
         for i, example in enumerate(negatives):
             tile = ExampleTile(example, self._pixmap(example),
-                               lambda *_, i=i: self.analysis.remove_negative(i), self.strip)
+                               lambda *_, i=i: self.query.remove_negative(i), self.strip)
             tile.remove.setToolTip("Remove this negative example")
             self.strip_layout.insertWidget(i, tile)
             self._tiles.append(tile)
@@ -139,13 +143,13 @@ class NegativeExamplesStrip(QFrame):
         return self.thumbnails.pixmap(relative) if relative else None
 
     def _thumbnails_ready(self, paths: list[str]) -> None:
-        for tile, example in zip(self._tiles, self.analysis.negatives):
+        for tile, example in zip(self._tiles, self.query.negatives):
             relative = self._relative(example.path)
             if relative in paths:
                 tile.set_pixmap(self.thumbnails.cached(relative))
 
     def _weight_chosen(self, weight: float) -> None:
-        self.analysis.set_negative_weight(round(float(weight), 2))
+        self.query.set_negative_weight(round(float(weight), 2))
 
     # --- adding negatives -----------------------------------------------------------------
 
@@ -154,10 +158,7 @@ class NegativeExamplesStrip(QFrame):
         c = self.state.collection
         if c is None:
             return
-        self.analysis.add_negatives([
-            QueryExample(Path(c.paths[r]).name, c.vectors[r].copy(), c.folder / c.paths[r],
-                         c.collection.thumbnails.get(c.paths[r]))
-            for r in rows])
+        self.query.add_negatives([QueryExample.of_row(c, r) for r in rows])
 
     def add_paths(self, paths: Sequence[Path]) -> None:
         rows, files, problems = classify_paths(paths, self.state.collection)
@@ -179,7 +180,7 @@ class NegativeExamplesStrip(QFrame):
 
     def _embedded(self, result: tuple[list[QueryExample], list[str]]) -> None:
         examples, problems = result
-        self.analysis.add_negatives(examples)
+        self.query.add_negatives(examples)
         if problems:
             self.problem.emit("Some images could not be used as negative examples:\n" + "\n".join(problems))
 

@@ -25,7 +25,8 @@ from .query_sources import classify_paths, local_files, paths_in_text, png_bytes
 from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, ResultList, square
 from .region_picker import RegionDialog
 from ...controllers.session import Session
-from ...state.app_state import AppState, QueryExample
+from ...state.app_state import AppState
+from ...state.query import QueryExample
 from ...controllers.thumbnails import ThumbnailCache
 
 __all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryPanel", "classify_paths", "paths_in_text",
@@ -61,7 +62,7 @@ class QueryPanel(QWidget):
         self._message_timer = QTimer(self, singleShot=True, timeout=lambda: self._say(""))
         self._say("")
 
-        state.query_changed.connect(self._schedule)
+        state.query.changed.connect(self._schedule)
         state.collection_changed.connect(self._collection_changed)
         state.selection_changed.connect(self._selection_changed)
         thumbnails.ready.connect(self._thumbnails_ready)
@@ -73,13 +74,13 @@ class QueryPanel(QWidget):
         header = QHBoxLayout()
         header.addWidget(QLabel("<b>Query examples</b>"), 1)
         header.addWidget(QLabel("Top K"))
-        self.k_spin = QSpinBox(minimum=1, maximum=1000, value=self.state.top_k)
+        self.k_spin = QSpinBox(minimum=1, maximum=1000, value=self.state.query.top_k)
         self.k_spin.setToolTip("How many results to show (and where the histogram's cut-off lies)")
-        self.k_spin.valueChanged.connect(self.state.set_top_k)
+        self.k_spin.valueChanged.connect(self.state.query.set_top_k)
         header.addWidget(self.k_spin)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove every example (Ctrl+Shift+X)")
-        self.clear_button.clicked.connect(self.state.clear_query)
+        self.clear_button.clicked.connect(self.state.query.clear)
         header.addWidget(self.clear_button)
 
         self.drop_area = QFrame(objectName="dropArea")
@@ -157,7 +158,7 @@ class QueryPanel(QWidget):
 
     def pick_region(self, index: int) -> RegionDialog:
         """Draw a rectangle on example `index`: its region takes the example's place."""
-        example = self.state.examples[index]
+        example = self.state.query.positives[index]
         dialog = RegionDialog(example.path, self)
         dialog.accepted.connect(lambda: self.session.query_by_region(example, dialog.region))
         dialog.open()
@@ -172,7 +173,7 @@ class QueryPanel(QWidget):
         if c is None:
             return
         if not replace:
-            present = {e.path for e in self.state.examples}
+            present = {e.path for e in self.state.query.positives}
             fresh = [int(r) for r in rows if c.folder / c.paths[r] not in present]
             if len(fresh) < len(rows):
                 self._say("Already in the query: " + ", ".join(
@@ -183,7 +184,7 @@ class QueryPanel(QWidget):
 
     def add_paths(self, paths: Sequence[Path]) -> None:
         rows, files, problems = classify_paths(paths, self.state.collection)
-        present = {e.path for e in self.state.examples}
+        present = {e.path for e in self.state.query.positives}
         files = [f for f in files if f not in present]
         if rows:
             self.add_rows(rows)
@@ -287,13 +288,13 @@ class QueryPanel(QWidget):
     def _refresh(self) -> None:
         state = self.state
         with signals_blocked(self.k_spin):
-            self.k_spin.setValue(state.top_k)
-        self.clear_button.setEnabled(bool(state.examples))
+            self.k_spin.setValue(state.query.top_k)
+        self.clear_button.setEnabled(bool(state.query.positives))
         self._render_examples()
         self._render_results()
 
     def _render_examples(self) -> None:
-        examples = self.state.examples
+        examples = self.state.query.positives
         key = tuple(id(e) for e in examples)
         if key == self._shown_examples:
             return
@@ -303,7 +304,7 @@ class QueryPanel(QWidget):
         self._tiles = []
         for i, example in enumerate(examples):
             tile = ExampleTile(example, self._example_pixmap(example),
-                                lambda *_, i=i: self.state.remove_example(i), self.strip,
+                                lambda *_, i=i: self.state.query.remove(i), self.strip,
                                 on_region=lambda *_, i=i: self.pick_region(i))
             self.strip_layout.insertWidget(i, tile)
             self._tiles.append(tile)
@@ -320,10 +321,10 @@ class QueryPanel(QWidget):
 
     def _render_results(self) -> None:
         state, c = self.state, self.state.collection
-        rows = state.top_rows()
-        if state.query_vector is None:
+        rows = state.query.top_rows()
+        if state.query.vector is None:
             self.results_label.setText(NO_RESULTS)
-        elif c is None or state.scores is None:
+        elif c is None or state.query.scores is None:
             self.results_label.setText("Results appear as soon as images are indexed.")
         else:
             self.results_label.setText(f"Top {len(rows)} of {len(c)} images, best first "
@@ -333,7 +334,7 @@ class QueryPanel(QWidget):
             self.results.clear()
             self._items = {}
             for rank, row in enumerate(rows, 1):
-                path, score = c.paths[row], float(state.scores[row])
+                path, score = c.paths[row], float(state.query.scores[row])
                 item = QListWidgetItem(f"{score:.3f}\n{Path(path).name}")
                 item.setData(ROW_ROLE, int(row))
                 item.setToolTip(f"{c.folder / path}\n#{rank} \u00b7 similarity {score:.4f}")
@@ -361,7 +362,7 @@ class QueryPanel(QWidget):
                 self._icons.pop(path, None)
                 item.setIcon(self._icon(path))
         c = self.state.collection
-        for tile, example in zip(self._tiles, self.state.examples):
+        for tile, example in zip(self._tiles, self.state.query.positives):
             relative = relative_to_collection(example.path, c) if example.path and not example.thumbnail else None
             if relative in paths:
                 tile.set_pixmap(self.thumbnails.cached(relative))

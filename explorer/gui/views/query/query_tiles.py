@@ -9,7 +9,8 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDrag, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QListWidget, QListWidgetItem, QSizePolicy, QToolButton
 
-from ...state.app_state import AppState, QueryExample
+from ...state.app_state import AppState
+from ...state.query import QueryExample
 
 ROW_ROLE = Qt.ItemDataRole.UserRole
 EXAMPLE_SIDE = 72
