@@ -1,4 +1,6 @@
-"""The main window: grid in the centre, map, query panel and histogram in docks."""
+"""The main window: grid in the centre; map, query, distribution and the analysis views in
+docks. Everything is built here, in one constructor: the state, the session that runs core work,
+every view and dock, and the menus."""
 
 from __future__ import annotations
 
@@ -7,31 +9,41 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
-    QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent,
+    QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent,
     QIcon, QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
+    QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+    QScrollArea, QWidget,
 )
 
 from ..core import backends
+from ..core.backbones import WeightsUnavailable
 from ..core.backends import BackendUnavailable
 from ..core.catalog import FolderError
-from ..core.backbones import WeightsUnavailable
 from ..core.store import CollectionError, data_root, folder_dir
 from ..logs import log_file
 from ..resources import icon_path
-from .analysis_panels import install_analysis
+from .actions.export_actions import ExportActions
+from .actions.menus import MenuId, add_action, build_menus
+from .controllers.session import Session
+from .controllers.tasks import Tasks
+from .controllers.thumbnails import ThumbnailCache
+from .state.app_state import OPENING, AppState
+from .state.named_queries import NamedQueries
+from .views.analysis.compare_view import CompareView
+from .views.analysis.duplicates_view import DuplicatesView
+from .views.analysis.evaluation_view import EvaluationView
+from .views.analysis.representations_view import RepresentationsView
 from .views.grid.grid_view import GridView
+from .views.grid.why_similar import show_why_similar
+from .views.histogram.histogram_overlay import HistogramOverlay
 from .views.histogram.histogram_view import HistogramView
+from .views.map.map_view import MapView
+from .views.query.named_queries_panel import NamedQueriesPanel
+from .views.query.negative_examples import NegativeExamplesStrip
 from .views.query.query_panel import QueryPanel
 from .views.query.query_sources import local_files
-from .views.map.map_view import MapView
-from .controllers.session import Session
-from .state.app_state import OPENING, AppState
-from .controllers.thumbnails import ThumbnailCache
-from .views.grid.why_similar import show_why_similar
-from .controllers.tasks import Tasks
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 8
@@ -94,16 +106,11 @@ class MainWindow(QMainWindow):
         self.tasks = Tasks(self)
         self.session = Session(self.state, self.tasks, self)
         self.thumbnails = ThumbnailCache(self.tasks, self)
+        self.named_queries = NamedQueries(self.state)
+        self.named_queries.problem.connect(lambda message: self.show_error("Named queries", message))
 
-        self.grid = GridView(self.state, self.session, self.thumbnails)
-        self.map = MapView(self.state, self.session, self.thumbnails)
-        self.query_panel = QueryPanel(self.state, self.session, self.thumbnails)
-        self.histograms = HistogramView(self.state, self.session)
-        self.setCentralWidget(self.grid)
-        self.map_dock = self._dock("Map", self.map, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.query_dock = self._dock("Query", self.query_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.histogram_dock = self._dock("Similarity distribution", self.histograms,
-                                         Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_views()
+        self._build_docks()
         self._build_status_bar()
         self._build_menus()
 
@@ -113,17 +120,68 @@ class MainWindow(QMainWindow):
         self.tasks.failed.connect(self._task_failed)
         self.session.query_failed.connect(lambda message: self.show_error("Query", message))
         self.session.repairing.connect(self._repairing)
-        self.query_panel.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
         self.session.indexing_finished.connect(self._indexing_finished)
         self.setAcceptDrops(True)  # files dropped anywhere on the window (see dropEvent)
         self._restore_settings()
-        install_analysis(self)  # after the restore: it puts its own docks where they were left
+        self.named_queries.load()  # after the wiring: a damaged file's problem reaches the user
 
     # --- construction ---------------------------------------------------------------------
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _build_views(self) -> None:
+        state, session, tasks, thumbnails = self.state, self.session, self.tasks, self.thumbnails
+        self.grid = GridView(state, session, thumbnails)
+        self.map = MapView(state, session, thumbnails)
+        self.query_panel = QueryPanel(state, session, thumbnails)
+        self.negatives = NegativeExamplesStrip(state, tasks, thumbnails)
+        self.negatives.problem.connect(lambda message: self.show_error("Negative examples", message))
+        self.query_panel.add_section(self.negatives)
+        self.query_panel.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
+        self.query_panel.add_result_action("Add as negative example", self.negatives.add_rows)
+        self.histograms = HistogramView(state, session)
+        self.overlay = HistogramOverlay(self.histograms, self.named_queries)
+        self.named_queries_panel = NamedQueriesPanel(self.named_queries)
+        self.named_queries_panel.problem.connect(lambda message: self.show_error("Named queries", message))
+        self.compare = CompareView(self.named_queries, thumbnails)
+        self.evaluation = EvaluationView(state, tasks)
+        self.representations = RepresentationsView(self.named_queries, tasks, thumbnails)
+        self.representations.open_requested.connect(
+            lambda model: state.folder is not None and session.open_folder(state.folder, model))
+        self.duplicates = DuplicatesView(state, tasks, thumbnails)
+
+    def _build_docks(self) -> None:
+        """Every dock in its default place; the layout the user left (restoreState, later)
+        moves the docks it knows, and a dock newer than that layout keeps its default."""
+        area = Qt.DockWidgetArea
+        self.setCentralWidget(self.grid)
+        self.map_dock = self._dock("Map", self.map, area.RightDockWidgetArea)
+        self.query_dock = self._dock("Query", self.query_panel, area.LeftDockWidgetArea)
+        self.histogram_dock = self._dock("Similarity distribution", self.histograms, area.BottomDockWidgetArea)
+        # The named queries beside the distribution plot, whose overlay their checkboxes drive
+        # (the query dock on the left has no height to spare); the analysis views as its tabs.
+        self.named_queries_dock = self._dock("Named queries", self.named_queries_panel, area.BottomDockWidgetArea)
+        self.splitDockWidget(self.histogram_dock, self.named_queries_dock, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.named_queries_dock], [self.named_queries_panel.sizeHint().width()],
+                         Qt.Orientation.Horizontal)
+        self.compare_dock, self.evaluation_dock, self.representations_dock, self.duplicates_dock = (
+            self._dock(title, widget, area.BottomDockWidgetArea, scrolled=True) for title, widget in (
+                ("Compare queries", self.compare), ("Retrieval evaluation", self.evaluation),
+                ("Representations", self.representations), ("Near-duplicates", self.duplicates)))
+        for dock in self.analysis_docks():
+            self.tabifyDockWidget(self.histogram_dock, dock)
+        self.histogram_dock.raise_()  # the distribution stays the tab in front
+
+    def analysis_docks(self) -> list[QDockWidget]:
+        return [self.compare_dock, self.evaluation_dock, self.representations_dock, self.duplicates_dock]
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scrolled: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setObjectName(title.replace(" ", "") + "Dock")  # saveState needs stable names
+        dock.setObjectName(title.replace(" ", "").replace("-", "") + "Dock")  # saveState needs stable names
+        if scrolled:
+            # Scrolls rather than imposing its minimum size on the window: a tab group is as
+            # large as its largest page, and the window must still fit a 1366 x 768 screen.
+            scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+            scroll.setWidget(widget)
+            widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
@@ -144,38 +202,55 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.backend_label)
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Open folder...", self.choose_folder, QKeySequence.StandardKey.Open,
-                     "Index and explore a folder of photos")
+        self.menus = menus = build_menus(self.menuBar())
+        file_menu = menus[MenuId.FILE]
+        add_action(file_menu, "&Open folder...", self.choose_folder, QKeySequence.StandardKey.Open,
+                   "Index and explore a folder of photos", self)
         self.recent_menu = file_menu.addMenu("Open &recent")
-        self._action(file_menu, "Open &sample collection", self.open_sample, None,
-                     "The photographs that ship with Explorer")
+        add_action(file_menu, "Open &sample collection", self.open_sample, None,
+                   "The photographs that ship with Explorer", self)
         file_menu.addSeparator()
-        self._action(file_menu, "&Re-index folder", self.session.reindex, "F5",
-                     "Look for new, changed and deleted files")
-        self._action(file_menu, "Re&build collection...", self.confirm_rebuild, None,
-                     "Embed every photo again, from scratch (named queries are kept)")
-        self._action(file_menu, "Show collection &files", self.show_collection_files, None,
-                     "Open the folder where this collection's index, vectors and thumbnails are kept")
+        add_action(file_menu, "&Re-index folder", self.session.reindex, "F5",
+                   "Look for new, changed and deleted files", self)
+        add_action(file_menu, "Re&build collection...", self.confirm_rebuild, None,
+                   "Embed every photo again, from scratch (named queries are kept)", self)
+        add_action(file_menu, "Show collection &files", self.show_collection_files, None,
+                   "Open the folder where this collection's index, vectors and thumbnails are kept", self)
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.exports = ExportActions(self.state, self.duplicates, {
+            "histogram": lambda: self.histograms.plot, "map": lambda: self.map,
+            "compare": lambda: self.compare.plot}, self)
+        self.exports.problem.connect(self.show_error)
+        self.exports.done.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        file_menu.addMenu(self.exports.menu)
+        file_menu.addSeparator()
+        add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, parent=self)
 
-        query_menu = self.menuBar().addMenu("&Query")
-        self._action(query_menu, "&Paste image as query", self.query_panel.paste,
-                     QKeySequence.StandardKey.Paste, "Use the image on the clipboard as a query example")
-        self._action(query_menu, "&Clear query", self.state.query.clear, "Ctrl+Shift+X")
+        query_menu = menus[MenuId.QUERY]
+        add_action(query_menu, "&Paste image as query", self.query_panel.paste, QKeySequence.StandardKey.Paste,
+                   "Use the image on the clipboard as a query example", self)
+        add_action(query_menu, "&Clear query", self.state.query.clear, "Ctrl+Shift+X", parent=self)
+        query_menu.addSeparator()
+        add_action(query_menu, "&Evaluate retrieval by label", lambda: self._run_in(
+            self.evaluation_dock, self.evaluation.evaluate), None,
+            "Every labelled image as a query: mAP, precision@10 and recall@1, as `explorer eval`", self)
+        add_action(query_menu, "Find near-&duplicates", lambda: self._run_in(
+            self.duplicates_dock, self.duplicates.compute), None,
+            "Each image's nearest-neighbour similarity, and groups above a threshold", self)
 
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = menus[MenuId.VIEW]
         for dock in (self.map_dock, self.query_dock, self.histogram_dock):
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
-        self._action(view_menu, "Recompute &map layout", self.session.recompute_layout, None,
-                     "Fit UMAP again on all images")
-        self._action(view_menu, "Show &all images", lambda: self.state.set_filter(None, "", "menu"),
-                     "Escape", "Clear the grid's filter")
+        add_action(view_menu, "Recompute &map layout", self.session.recompute_layout, None,
+                   "Fit UMAP again on all images", self)
+        add_action(view_menu, "Show &all images", lambda: self.state.set_filter(None, "", "menu"),
+                   "Escape", "Clear the grid's filter", self)
+        view_menu.addSeparator()
+        for dock in [self.named_queries_dock, *self.analysis_docks()]:
+            view_menu.addAction(dock.toggleViewAction())
 
-        settings_menu = self.menuBar().addMenu("&Settings")
-        self.backend_menu = settings_menu.addMenu("Inference &backend")
+        self.backend_menu = menus[MenuId.SETTINGS].addMenu("Inference &backend")
         self.backend_menu.setToolTipsVisible(True)
         self.backend_actions = QActionGroup(self)
         for name in (backends.AUTO, *backends.BACKENDS):
@@ -188,21 +263,17 @@ class MainWindow(QMainWindow):
             self.backend_actions.addAction(action)
         self.backend_actions.triggered.connect(lambda action: self.set_backend(action.data()))
 
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "Show &log", self.show_log, None,
-                     f"Open the log file (what happened in this and earlier sessions): {log_file()}")
-        self._action(help_menu, "&About Explorer", self._about)
+        help_menu = menus[MenuId.HELP]
+        add_action(help_menu, "Show &log", self.show_log, None,
+                   f"Open the log file (what happened in this and earlier sessions): {log_file()}", self)
+        add_action(help_menu, "&About Explorer", self._about, parent=self)
         self._refresh_recent_menu()
 
-    def _action(self, menu, text, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setStatusTip(tip)
-        action.setToolTip(tip)
-        action.triggered.connect(lambda *_: slot())
-        menu.addAction(action)
-        return action
+    @staticmethod
+    def _run_in(dock: QDockWidget, run) -> None:
+        dock.show()
+        dock.raise_()
+        run()
 
     # --- folders --------------------------------------------------------------------------
 
@@ -290,7 +361,7 @@ class MainWindow(QMainWindow):
         if status.running:
             self.progress.setRange(0, max(status.total, 0))
             self.progress.setValue(status.done)
-            self.progress.setFormat(f"%v / %m" if status.total else status.message)
+            self.progress.setFormat("%v / %m" if status.total else status.message)
             rate = f" \u00b7 {status.rate:.1f} images/s" if status.rate else ""
             eta = _format_seconds(status.eta_seconds)
             self.status_label.setText(f"Indexing: {status.message}{rate}" + (f" \u00b7 {eta}" if eta else ""))

@@ -29,7 +29,7 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     window.open_folder(indexed_folder)
     wait_until_ready(qtbot, window, layout=False)
     expected = [h.path.name for h in window.state.collection.search(vectors[paths.index("cat/cat-flip.jpg")], 10)]
-    representations = window.analysis_panels.representations
+    representations = window.representations
     representations.refresh_models()
     [item] = representations.models_list.findItems("elsewhere (imported)", Qt.MatchFlag.MatchExactly)
     representations.models_list.itemDoubleClicked.emit(item)
@@ -45,7 +45,7 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     assert [h.path.name for h in state.collection.search(state.query.vector, 10)] == expected
 
     # Evaluation and near-duplicates run on it as on a computed one (a rotation keeps every cosine).
-    panels = window.analysis_panels
+    panels = window
     panels.evaluation.evaluate()
     panels.duplicates.compute()
     qtbot.waitUntil(lambda: panels.evaluation.result is not None and panels.duplicates.groups is not None,

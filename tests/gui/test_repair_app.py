@@ -59,7 +59,7 @@ def test_a_damaged_collection_is_repaired_in_the_background_with_a_message(qtbot
     assert len(window.state.collection) == 28
     assert top10(window.state.collection, query) == results
     assert (saved_dir(indexed_folder, MODEL) / "queries.json").read_bytes() == queries
-    assert window.analysis_panels.state.names() == ["cats"]
+    assert window.named_queries.names() == ["cats"]
 
 
 def test_rebuild_makes_the_collection_again_and_keeps_named_queries(qtbot, window, indexed_folder, before):
@@ -77,7 +77,7 @@ def test_rebuild_makes_the_collection_again_and_keeps_named_queries(qtbot, windo
     assert not dialogs(window, "errorDialog")
     assert len(window.state.collection) == 28 and [r.new for r in reports] == [28]  # all embedded again
     assert top10(window.state.collection, query) == results
-    assert window.analysis_panels.state.names() == ["cats"]
+    assert window.named_queries.names() == ["cats"]
 
     catcher = UrlCatcher()
     QDesktopServices.setUrlHandler("file", catcher, "open")

@@ -3,21 +3,18 @@ plots as PNG, near-duplicate groups) and asking where; the writing itself is exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from ...core import analysis
-from ..state.named_queries import AnalysisState
-from ..views.analysis.duplicates_view import DuplicatesView
 from ...core.export import copy_into_folder, write_list
 from ..state.app_state import AppState
-
-if TYPE_CHECKING:
-    from ..main_window import MainWindow
+from ..views.analysis.duplicates_view import DuplicatesView
 
 RANKING, FILTER, SELECTION = "ranking", "filter", "selection"
 WHAT = {RANKING: "the current query's ranking", FILTER: "the images the grid shows (e.g. a histogram range)",
@@ -47,12 +44,18 @@ def paths_and_scores(state: AppState, what: str) -> tuple[list[Path], np.ndarray
     return [c.folder / c.paths[r] for r in rows], scores
 
 
-class ExportActions:
-    """The File > Export submenu of a window."""
+class ExportActions(QObject):
+    """The File > Export submenu: the lists of `state`, the groups `duplicates` found, and the
+    plots `plots` names (a name -> the widget to save, looked up when it is saved)."""
 
-    def __init__(self, window: MainWindow, analysis_state: AnalysisState, duplicates: DuplicatesView):
-        self.window, self.state, self.analysis, self.duplicates = window, window.state, analysis_state, duplicates
-        self.menu = QMenu("E&xport", window)
+    problem = Signal(str, str)  # title, text: a write failed
+    done = Signal(str)  # what was written, for the status bar
+
+    def __init__(self, state: AppState, duplicates: DuplicatesView, plots: dict[str, Callable[[], QWidget]],
+                 parent: QWidget):
+        super().__init__(parent)
+        self.state, self.duplicates, self.plots, self.parent_widget = state, duplicates, plots, parent
+        self.menu = QMenu("E&xport", parent)
         self.menu.setToolTipsVisible(True)
         self.list_actions: dict[str, QAction] = {}
         for what, text in ((RANKING, "Current query's &ranking as CSV/JSON\u2026"),
@@ -66,15 +69,14 @@ class ExportActions:
                              for what, text in ((SELECTION, "Copy selection into &folder\u2026"),
                                                 (FILTER, "Copy grid's images into f&older\u2026"))}
         self.menu.addSeparator()
-        self.png_actions = {name: self._add(text, lambda n=name: self._ask_png(n), f"Save {text[:-1]} as shown")
-                            for name, text in (("histogram", "&Histogram as PNG\u2026"),
-                                               ("map", "&Map as PNG\u2026"),
-                                               ("compare", "&Compare scatter as PNG\u2026"))}
+        titles = {"histogram": "&Histogram as PNG\u2026", "map": "&Map as PNG\u2026",
+                  "compare": "&Compare scatter as PNG\u2026"}
+        self.png_actions = {name: self._add(titles[name], lambda n=name: self._ask_png(n),
+                                            f"Save {titles[name][:-1]} as shown") for name in plots}
         self.menu.addSeparator()
         self.groups_action = self._add("Near-&duplicate groups as JSON\u2026", duplicates.ask_export,
                                        "The groups found in the Near-duplicates panel")
         self.menu.aboutToShow.connect(self._update_enabled)
-        self._insert_into_file_menu()
 
     def _add(self, text: str, slot, tip: str) -> QAction:
         action = self.menu.addAction(text)
@@ -82,19 +84,6 @@ class ExportActions:
         action.setStatusTip(tip)
         action.triggered.connect(lambda *_: slot())
         return action
-
-    def _insert_into_file_menu(self) -> None:
-        bar = self.window.menuBar()
-        file_menu = next((a.menu() for a in bar.actions() if a.menu() is not None and a.text() == "&File"), None)
-        if file_menu is None:
-            bar.addMenu(self.menu)
-            return
-        quit_action = next((a for a in file_menu.actions() if a.text() == "&Quit"), None)
-        if quit_action is None:
-            file_menu.addMenu(self.menu)
-        else:
-            file_menu.insertMenu(quit_action, self.menu)
-            file_menu.insertSeparator(quit_action)
 
     def _update_enabled(self) -> None:
         for what, action in self.list_actions.items():
@@ -116,7 +105,7 @@ class ExportActions:
         return copy_into_folder(paths, folder)
 
     def _parent(self) -> QWidget:
-        return self.window
+        return self.parent_widget
 
     def _ask_list(self, what: str) -> None:
         target, chosen = QFileDialog.getSaveFileName(self._parent(), f"Export {WHAT[what]}",
@@ -129,9 +118,9 @@ class ExportActions:
         try:
             count = self.export_list(what, target)
         except OSError as err:
-            self.window.show_error("Export", f"Could not write {target}: {err}")
+            self.problem.emit("Export", f"Could not write {target}: {err}")
             return
-        self.window.statusBar().showMessage(f"Wrote {count} images to {target}", 8000)
+        self.done.emit(f"Wrote {count} images to {target}")
 
     def _ask_copy(self, what: str) -> None:
         folder = QFileDialog.getExistingDirectory(self._parent(), f"Copy {WHAT[what]} into")
@@ -140,16 +129,14 @@ class ExportActions:
         try:
             copied = self.copy_list(what, Path(folder))
         except OSError as err:
-            self.window.show_error("Copy", f"Could not copy into {folder}: {err}")
+            self.problem.emit("Copy", f"Could not copy into {folder}: {err}")
             return
-        self.window.statusBar().showMessage(f"Copied {len(copied)} images into {folder}", 8000)
+        self.done.emit(f"Copied {len(copied)} images into {folder}")
 
     # --- pictures -------------------------------------------------------------------------
 
     def widget_for(self, name: str) -> QWidget:
-        panels = getattr(self.window, "analysis_panels", None)
-        return {"histogram": lambda: self.window.histograms.plot, "map": lambda: self.window.map,
-                "compare": lambda: panels.compare.plot}[name]()
+        return self.plots[name]()
 
     def save_png(self, name: str, target: Path) -> bool:
         """Save a plot as shown on screen (at the screen's resolution)."""
@@ -159,4 +146,4 @@ class ExportActions:
         target, _ = QFileDialog.getSaveFileName(self._parent(), f"Save the {name} as PNG", f"{name}.png",
                                                 "PNG image (*.png)")
         if target and not self.save_png(name, Path(target)):
-            self.window.show_error("Export", f"Could not write {target}")
+            self.problem.emit("Export", f"Could not write {target}")

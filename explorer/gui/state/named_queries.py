@@ -43,7 +43,7 @@ def query_example_of(example: Example) -> QueryExample:
                         Path(example.path) if example.path else None)
 
 
-class AnalysisState:
+class NamedQueries:
     """Named queries of the open collection, their colours and visibility, and the threshold."""
 
     queries_changed = Signal()  # added, removed, renamed, edited, shown/hidden, or a new book

@@ -10,7 +10,6 @@ import pytest
 from PySide6.QtGui import QImage
 
 from explorer.core import analysis
-from explorer.gui.analysis_panels import install_analysis
 from explorer.core.export import (
     copy_into_folder, free_name, read_list, write_csv, write_groups_json, write_json, write_list,
 )
@@ -88,7 +87,7 @@ def not_blank(path: Path) -> bool:
 
 
 def test_export_menu_lists_and_pictures(qtbot, ready_window, tmp_path):
-    panels = install_analysis(ready_window)
+    panels = ready_window
     exports, state = panels.exports, ready_window.state
     file_menu = ready_window.menuBar().actions()[0].menu()
     assert "E&xport" in [a.text() for a in file_menu.actions()]
@@ -139,7 +138,7 @@ def test_export_menu_lists_and_pictures(qtbot, ready_window, tmp_path):
         assert not_blank(tmp_path / f"{name}.png"), name
 
     ready_window.resize(1500, 1000)
-    panels.named_queries.save_current("cats")
+    panels.named_queries_panel.save_current("cats")
     ready_window.histogram_dock.raise_()
     qtbot.wait(300)
     assert ready_window.grab().save("/tmp/issue4-window.png")

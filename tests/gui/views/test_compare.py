@@ -9,7 +9,6 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 
 from explorer.core import analysis
-from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.state.named_queries import CURRENT
 from explorer.gui.views.analysis.compare_view import EMPTY_TEXT
 from gui_helpers import rows_by_name
@@ -23,8 +22,8 @@ def unit(v):
 
 @pytest.fixture
 def compare(qtbot, ready_window):
-    panels = install_analysis(ready_window)
-    state, named = ready_window.state, panels.state
+    panels = ready_window
+    state, named = ready_window.state, panels.named_queries
     for name, files in (("cats", ("cat-original.jpg", "cat-gray.jpg")), ("coffee", ("coffee-original.jpg",))):
         ready_window.session.query_by_rows(rows_by_name(state, *files))
         named.save_current(name)
@@ -41,7 +40,7 @@ def scores_of(state, *files):
 
 
 def test_empty_until_two_queries(qtbot, window):
-    panels = install_analysis(window)
+    panels = window
     view = panels.compare
     assert view.empty.text() == EMPTY_TEXT and not view.filter_button.isEnabled()
     assert view.show_a_but_not_b() is None
@@ -99,7 +98,7 @@ def test_a_but_not_b_filters_the_grid_exactly(qtbot, ready_window, compare):
 def test_click_on_a_point_selects_and_previews_it(qtbot, ready_window, compare):
     state = ready_window.state
     ready_window.resize(1400, 1000)
-    ready_window.resizeDocks([ready_window.analysis_panels.compare_dock], [520], Qt.Orientation.Vertical)
+    ready_window.resizeDocks([ready_window.compare_dock], [520], Qt.Orientation.Vertical)
     compare.set_pair("cats", "coffee")
     compare.set_thresholds(0.35, 0.35)
     qtbot.wait(100)

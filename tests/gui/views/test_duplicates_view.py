@@ -15,7 +15,6 @@ from explorer import cli
 from explorer.core import analysis
 from explorer.core.duplicates import duplicate_groups, nearest_neighbour_similarities
 from explorer.core.search import SearchIndex
-from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.views.analysis.evaluation_view import NO_LABELS
 
 SCREENSHOT = Path("/tmp/issue4-duplicates.png")
@@ -23,7 +22,7 @@ SCREENSHOT = Path("/tmp/issue4-duplicates.png")
 
 @pytest.fixture
 def panels(ready_window):
-    return install_analysis(ready_window)
+    return ready_window
 
 
 def core_index(win) -> SearchIndex:
@@ -88,7 +87,7 @@ def test_exact_copies_group_at_the_default_threshold(qtbot, window, indexed_fold
 
     copy = indexed_folder / "rocket" / "rocket-copy.jpg"
     shutil.copy2(indexed_folder / "rocket" / "rocket-original.jpg", copy)
-    panels = install_analysis(window)
+    panels = window
     window.open_folder(indexed_folder)
     wait_until_ready(qtbot, window, layout=False)
     qtbot.waitUntil(lambda: len(window.state.collection) == 29, timeout=60_000)
@@ -129,7 +128,7 @@ def test_evaluation_without_labels_says_so(qtbot, window, tmp_path, lite0):
     for path in sorted((sample_folder() / "cat").iterdir())[:3]:
         shutil.copy2(path, flat / path.name)
     index_folder(flat, lite0)
-    panels = install_analysis(window)
+    panels = window
     window.open_folder(flat)
     wait_until_ready(qtbot, window, layout=False)
     panels.evaluation.evaluate()

@@ -11,7 +11,6 @@ from PySide6.QtGui import QImage
 from explorer.core import analysis
 from explorer.core.query_book import QueryBook
 from explorer.gui.controllers import models as embedding
-from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.state.named_queries import CURRENT
 from gui_helpers import rows_by_name, wait_until_ready
 
@@ -20,7 +19,7 @@ SCREENSHOT = Path("/tmp/issue4-overlay.png")
 
 @pytest.fixture
 def panels(ready_window):
-    return install_analysis(ready_window)
+    return ready_window
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -44,7 +43,7 @@ def numpy_ap(scores, relevant, exclude, k):
 
 
 def test_save_rename_delete_and_make_current(qtbot, ready_window, panels):
-    state, named, book_panel = ready_window.state, panels.state, panels.named_queries
+    state, named, book_panel = ready_window.state, panels.named_queries, panels.named_queries_panel
     assert book_panel.hint.isVisible() and not book_panel.save_button.isEnabled()
     rows = query(qtbot, ready_window, "cat-original.jpg", "cat-gray.jpg")
     assert book_panel.save_button.isEnabled()
@@ -81,7 +80,7 @@ def test_save_rename_delete_and_make_current(qtbot, ready_window, panels):
 
 
 def test_named_queries_round_trip_through_the_collection(qtbot, ready_window, panels):
-    state, named = ready_window.state, panels.state
+    state, named = ready_window.state, panels.named_queries
     query(qtbot, ready_window, "coffee-original.jpg")
     panels.negatives.add_rows(rows_by_name(state, "cat-original.jpg"))
     state.query.set_negative_weight(0.75)
@@ -100,7 +99,7 @@ def test_named_queries_round_trip_through_the_collection(qtbot, ready_window, pa
     assert len(reread.negatives) == 1 and reread.negative_weight == 0.75
     for name, vector in before.items():
         np.testing.assert_allclose(named.book.get(name).vector(), vector, atol=1e-6)
-    assert [panels.named_queries.list.item(i).text() for i in range(2)] == ["coffee not cat", "rockets"]
+    assert [panels.named_queries_panel.list.item(i).text() for i in range(2)] == ["coffee not cat", "rockets"]
 
 
 def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
@@ -153,7 +152,7 @@ def test_results_menu_offers_negative(qtbot, ready_window, panels):
 
 
 def test_overlay_counts_summary_threshold_and_cumulative(qtbot, ready_window, panels):
-    state, named, overlay, view = ready_window.state, panels.state, panels.overlay, ready_window.histograms
+    state, named, overlay, view = ready_window.state, panels.named_queries, panels.overlay, ready_window.histograms
     vectors = state.collection.vectors
     for name, files in (("cats", ("cat-original.jpg",)), ("rockets", ("rocket-original.jpg", "rocket-gray.jpg"))):
         query(qtbot, ready_window, *files)
@@ -318,15 +317,15 @@ def test_a_damaged_queries_file_is_reported_not_fatal(qtbot, ready_window):
     directory = ready_window.state.collection.collection.saved_dir
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "queries.json").write_text("{not json")
-    panels = ready_window.analysis_panels
-    panels.state.directory = None  # as when the collection is opened afresh
-    panels.state.load()
+    panels = ready_window
+    panels.named_queries.directory = None  # as when the collection is opened afresh
+    panels.named_queries.load()
     dialogs = [w for w in ready_window.findChildren(QMessageBox) if w.objectName() == "errorDialog" and w.isVisible()]
     assert len(dialogs) == 1 and "could not be read" in dialogs[0].text()
-    assert panels.state.names() == [] and panels.state.directory == directory
+    assert panels.named_queries.names() == [] and panels.named_queries.directory == directory
     # Saving replaces the damaged file with a good one.
     query(qtbot, ready_window, "cat-original.jpg")
-    panels.state.save_current("cats")
+    panels.named_queries.save_current("cats")
     assert QueryBook.load(directory).names() == ["cats"]
 
 
@@ -336,7 +335,7 @@ def test_named_curves_follow_indexing(qtbot, ready_window, panels, lite0):
     state, overlay = ready_window.state, panels.overlay
     embedding.remember_model(lite0)  # no second model load in the worker
     query(qtbot, ready_window, "cat-original.jpg")
-    panels.state.save_current("cats")
+    panels.named_queries.save_current("cats")
     state.query.clear()
     qtbot.wait(20)
     assert int(overlay.curves["cats"].getData()[1].sum()) == 28

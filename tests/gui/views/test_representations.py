@@ -15,7 +15,6 @@ from explorer.core.backbones import list_specs
 from explorer.core.search import SearchIndex
 from explorer.core.store import indexed_models
 from explorer.gui.controllers import models as embedding
-from explorer.gui.analysis_panels import install_analysis
 from explorer.gui.views.analysis.representations_view import offline_model_names
 from explorer.resources import sample_folder
 from gui_helpers import rows_by_name
@@ -31,7 +30,7 @@ def unit(v):
 @pytest.fixture
 def panels(ready_window, lite0):
     embedding.remember_model(lite0)
-    return install_analysis(ready_window)
+    return ready_window
 
 
 def test_offline_names_are_the_registry_s_available_ones():

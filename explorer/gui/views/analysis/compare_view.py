@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core import analysis
-from ...state.named_queries import CURRENT, AnalysisState
+from ...state.named_queries import CURRENT, NamedQueries
 from ...controllers.thumbnails import ThumbnailCache
 
 SOURCE = "compare"
@@ -39,7 +39,7 @@ def a_but_not_b(scores_a: np.ndarray, scores_b: np.ndarray, threshold_a: float,
 class CompareView(QWidget):
     """A scatter of two queries' scores, their thresholds, and the "A but not B" filter."""
 
-    def __init__(self, analysis_state: AnalysisState, thumbnails: ThumbnailCache,
+    def __init__(self, analysis_state: NamedQueries, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.analysis, self.state, self.thumbnails = analysis_state, analysis_state.state, thumbnails

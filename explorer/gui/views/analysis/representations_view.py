@@ -19,7 +19,7 @@ from superqt.utils import signals_blocked
 from ....core import analysis, backbones
 from ....core.indexer import IndexReport, index_folder
 from ....core.store import indexed_models
-from ...state.named_queries import AnalysisState
+from ...state.named_queries import NamedQueries
 from .representation_side import EVAL_K, RepresentationResult, RepresentationSide, represent
 from ...controllers.thumbnails import ThumbnailCache
 from ...controllers.tasks import Tasks
@@ -38,7 +38,7 @@ class RepresentationsView(QWidget):
 
     open_requested = Signal(str)  # a representation to show in the window (double-click)
 
-    def __init__(self, analysis_state: AnalysisState, tasks: Tasks, thumbnails: ThumbnailCache,
+    def __init__(self, analysis_state: NamedQueries, tasks: Tasks, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.analysis, self.state, self.tasks = analysis_state, analysis_state.state, tasks

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core import analysis
-from ...state.named_queries import CURRENT, AnalysisState
+from ...state.named_queries import CURRENT, NamedQueries
 from .histogram_view import HistogramView
 from ..query.named_queries_panel import swatch
 
@@ -63,7 +63,7 @@ class HistogramOverlay(QObject):
     """Adds named-query curves, a legend, a threshold, a summary table and a label split to a
     HistogramView."""
 
-    def __init__(self, view: HistogramView, analysis_state: AnalysisState):
+    def __init__(self, view: HistogramView, analysis_state: NamedQueries):
         super().__init__(view)
         self.view, self.analysis, self.state = view, analysis_state, analysis_state.state
         self.curves: dict[str, pg.PlotDataItem] = {}  # named query -> its curve

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core.query_book import QueryBookError
-from ...state.named_queries import AnalysisState
+from ...state.named_queries import NamedQueries
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 EMPTY_HINT = ("No saved queries yet. Build a query from example images, then "
@@ -26,11 +26,11 @@ def swatch(colour: str, side: int = 14) -> QIcon:
 
 
 class NamedQueriesPanel(QWidget):
-    """Named queries of the open collection, persisted with it by AnalysisState."""
+    """Named queries of the open collection, persisted with it by NamedQueries."""
 
     problem = Signal(str)
 
-    def __init__(self, analysis: AnalysisState, parent: QWidget | None = None):
+    def __init__(self, analysis: NamedQueries, parent: QWidget | None = None):
         super().__init__(parent)
         self.analysis, self.state = analysis, analysis.state
         self._build()
