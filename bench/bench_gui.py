@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_core import image_pool, linked_folder  # noqa: E402
 from synthetic import synthetic_collection  # noqa: E402
+from explorer.gui.controllers.tasks import TaskKind  # noqa: E402
 
 
 class StallMeter:
@@ -85,7 +86,7 @@ def index_from_scratch(app, window, m: int, rows: list[tuple[str, str]]) -> None
     meter = StallMeter()
     start = time.perf_counter()
     wait(app, lambda: not window.state.indexing.running and len(window.state.collection) == m
-         and window.tasks.latest("open") is None)
+         and window.tasks.latest(TaskKind.OPEN) is None)
     seconds = time.perf_counter() - start
     meter.timer.stop()
     rows.append((f"index {m} new photos from scratch (query shown), GUI open", f"{seconds:.1f} s"))
@@ -93,7 +94,7 @@ def index_from_scratch(app, window, m: int, rows: list[tuple[str, str]]) -> None
     rows.append(("  its three longest stalls (when they ended)", meter.worst()))
     meter = StallMeter()  # then the first UMAP layout of the new folder, on a worker
     start = time.perf_counter()
-    wait(app, lambda: window.state.layout is not None and window.tasks.latest("layout") is None)
+    wait(app, lambda: window.state.layout is not None and window.tasks.latest(TaskKind.LAYOUT) is None)
     meter.timer.stop()
     rows.append(("then its map layout (UMAP, first in this process)", f"{time.perf_counter() - start:.1f} s"))
     rows.append(("worst event-loop stall while laying out", f"{meter.worst_ms():.0f} ms"))
@@ -126,7 +127,7 @@ def main(n: int, m: int) -> None:
     reindexed = []
     window.session.indexing_finished.connect(reindexed.append)
     wait(app, lambda: reindexed and not window.state.indexing.running and window.state.layout is not None
-         and window.tasks.latest("open") is None)
+         and window.tasks.latest(TaskKind.OPEN) is None)
     rows.append(("open + no-change re-index of all files", f"{time.perf_counter() - start:.1f} s"))
     rows.append(("worst event-loop stall while opening", f"{meter.worst_ms():.0f} ms"))
     rows.append(("  its three longest stalls (when they ended)", meter.worst()))

@@ -49,6 +49,7 @@ def _run(say: Callable[[str], None]) -> None:
     from PySide6.QtWidgets import QApplication
 
     from .gui.main_window import MainWindow
+    from .gui.controllers.tasks import TaskKind
     from .resources import sample_folder
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -63,12 +64,12 @@ def _run(say: Callable[[str], None]) -> None:
     window.show()
     state = window.state
     failures: list[str] = []
-    window.tasks.failed.connect(lambda name, error: failures.append(f"{name}: {error!r}"))
+    window.tasks.failed.connect(lambda kind, error: failures.append(f"{kind.name}: {error!r}"))
     window.session.query_failed.connect(failures.append)
     try:
         window.open_folder(sample)
         _wait(app, lambda: state.collection is not None and not state.indexing.running
-              and window.tasks.latest("open") is None, "indexing the sample", failures)
+              and window.tasks.latest(TaskKind.OPEN) is None, "indexing the sample", failures)
         indexed = len(state.collection)
         say(f"indexed {indexed} images with {state.model} on {state.backend_in_use}")
         if indexed != len(photos):
@@ -93,7 +94,7 @@ def _run(say: Callable[[str], None]) -> None:
         if best[0] != "/".join(QUERY) or sum(p.startswith(QUERY[0] + "/") for p in best) < 6:
             raise SelfTestFailed(f"{query.name} did not find itself and its variants first: {best}")
 
-        _wait(app, lambda: state.layout is not None and window.tasks.latest("layout") is None,
+        _wait(app, lambda: state.layout is not None and window.tasks.latest(TaskKind.LAYOUT) is None,
               "the map layout", failures)
         say(f"map laid out ({len(state.layout.ids)} points)")
         image = window.grab().toImage().scaled(160, 100)

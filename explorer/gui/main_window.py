@@ -27,7 +27,7 @@ from ..resources import icon_path
 from .actions.export_actions import ExportActions
 from .actions.menus import MenuId, add_action, build_menus
 from .controllers.session import Session
-from .controllers.tasks import Tasks
+from .controllers.tasks import TaskKind, Tasks
 from .controllers.thumbnails import ThumbnailCache
 from .state.app_state import OPENING, AppState
 from .state.named_queries import NamedQueries
@@ -374,16 +374,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{state}: {report.new} new, {report.modified} changed, {report.removed} removed{skipped}", 10000)
 
-    def _task_failed(self, name: str, error: BaseException) -> None:
-        if name.startswith("thumbnails"):
-            return  # a missing thumbnail shows as a blank tile; no dialog per tile
+    def _task_failed(self, kind: TaskKind, error: BaseException) -> None:
+        if not kind.title:
+            return
         known = (FolderError, WeightsUnavailable, CollectionError, BackendUnavailable, OSError)
-        text = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
-        titles = {"index": "Indexing failed", "open": "Could not open the collection",
-                  "rebuild": "Could not rebuild the collection", "layout": "Could not compute the map",
-                  "embed-query": "Could not use the query"}
-        self.show_error(titles.get(name.rsplit("-", 1)[0] if name.startswith("embed-query") else name,
-                                   "Something went wrong"), text)
+        self.show_error(kind.title, str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}")
 
     def show_log(self) -> bool:
         """Open the log file in the desktop's viewer for text; False (with a message) if none."""

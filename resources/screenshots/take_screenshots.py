@@ -29,6 +29,7 @@ def main(out: Path) -> None:
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
+    from explorer.gui.controllers.tasks import TaskKind
     from explorer.gui.main_window import MainWindow
     from explorer.resources import sample_folder
 
@@ -64,7 +65,7 @@ def main(out: Path) -> None:
     settle(0.3)
     save("1-indexing.png")
     wait(lambda: not state.indexing.running and state.layout is not None
-         and window.tasks.latest("open") is None and window.tasks.latest("layout") is None)
+         and window.tasks.latest(TaskKind.OPEN) is None and window.tasks.latest(TaskKind.LAYOUT) is None)
     settle()
     save("2-ready.png")
 

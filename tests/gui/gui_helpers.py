@@ -6,6 +6,7 @@ from PySide6.QtCore import QObject, QUrl, Slot
 
 from explorer.core.indexer import index_folder
 from explorer.core.layout import UMAP
+from explorer.gui.controllers.tasks import TaskKind
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def wait_until_ready(qtbot, win, layout: bool = True, timeout: int = 120_000) ->
     def ready():
         s = win.state
         assert s.collection is not None and not s.indexing.running
-        assert win.tasks.latest("open") is None
+        assert win.tasks.latest(TaskKind.OPEN) is None
         if layout:
             assert s.layout is not None and len(s.layout.ids) == len(s.collection)
             assert s.layout.kind == UMAP and not s.layout_refining and not win.map.in_transition()

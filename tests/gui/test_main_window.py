@@ -5,6 +5,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from helpers import copy_sample
+from explorer.gui.controllers.tasks import TaskKind
 from gui_helpers import UrlCatcher, wait_until_ready
 
 
@@ -40,7 +41,7 @@ def test_cancel_half_way_keeps_what_was_indexed_and_resumes(qtbot, window, tmp_p
                     timeout=120_000)
     window.cancel_button.click()
     qtbot.waitUntil(lambda: not window.state.indexing.running, timeout=60_000)
-    qtbot.waitUntil(lambda: window.tasks.latest("open") is None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.tasks.latest(TaskKind.OPEN) is None, timeout=60_000)
     done = len(window.state.collection)
     assert 0 < done < 91
     window.session.reindex()

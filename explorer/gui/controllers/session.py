@@ -26,7 +26,7 @@ from .models import cached_model, imported_problem, loaded_model
 from ..views.query.query_sources import relative_to_collection
 from ..state.app_state import OPENING, AppState, IndexingStatus
 from ..state.query import QueryExample
-from .tasks import Task, Tasks
+from .tasks import Task, TaskKind, Tasks
 
 log = logging.getLogger(__name__)
 YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint and input
@@ -92,7 +92,6 @@ class Session(QObject):
         self._layout_asked = 0.0
         self._batch_ready.connect(self._take_batch)
         self._quick_layout_ready.connect(self._show_quick_layout)
-        self._query_tasks = 0
         self._shut_down = False
 
     # --- folders and indexing --------------------------------------------------------------
@@ -100,13 +99,13 @@ class Session(QObject):
     def open_folder(self, folder: str | Path, model: str | None = None) -> None:
         """Show what is already indexed at once, then bring it up to date in the background."""
         folder = Path(folder).expanduser().resolve()
-        self.tasks.cancel("index")
+        self.tasks.cancel(TaskKind.INDEX)
         model = model or default_model_for(folder)
         self._close_collection()
         self.state.set_collection(None, folder, model)
         # Busy from now until the re-index that follows the opening has finished.
         self.state.set_indexing(IndexingStatus(True, 0, 0, OPENING))
-        self.tasks.start("open", _open_with_layout, folder, model,
+        self.tasks.start(TaskKind.OPEN, _open_with_layout, folder, model,
                          on_result=lambda opened: self._opened(folder, model, opened),
                          ).failed.connect(self._indexing_ended)
 
@@ -129,16 +128,15 @@ class Session(QObject):
         if state.folder is None or self._shut_down:
             return
         folder, model = state.folder, state.model
-        indexing = self.tasks.latest("index")  # it writes the files about to go: let it stop first
-        for name in ("open", "index", "layout"):
-            self.tasks.cancel(name)
+        indexing = self.tasks.latest(TaskKind.INDEX)  # it writes the files about to go: let it stop first
+        self.tasks.cancel(TaskKind.OPEN, TaskKind.INDEX, TaskKind.LAYOUT)
         self._close_collection()
         state.set_collection(None, folder, model)
 
         def discard() -> None:
             state.set_indexing(IndexingStatus(True, 0, 0, "discarding the old collection"))
             log.info("rebuilding the collection of %s (%s)", folder, model)
-            self.tasks.start("rebuild", discard_derived, folder, model, on_result=lambda _: self.reindex(),
+            self.tasks.start(TaskKind.REBUILD, discard_derived, folder, model, on_result=lambda _: self.reindex(),
                              ).failed.connect(self._indexing_ended)
 
         if indexing is not None:
@@ -178,13 +176,13 @@ class Session(QObject):
         # A model already loaded for a query is reused; else the run loads one if it must.
         model = cached_model(state.model, state.backend) or state.model
         self.tasks.start(
-            "index", index_folder, state.folder, model, backend=state.backend,
+            TaskKind.INDEX, index_folder, state.folder, model, backend=state.backend,
             on_batch=self._on_batch_from_worker,
             on_progress=self._indexing_progress, on_result=self._indexed,
         ).finished.connect(self._indexing_ended)
 
     def cancel_indexing(self) -> None:
-        self.tasks.cancel("index")
+        self.tasks.cancel(TaskKind.INDEX)
 
     def _on_batch_from_worker(self, ids: list[int], paths: list[str], vectors: np.ndarray) -> None:
         # Called on the worker thread: hand the batch to the GUI thread through a signal.
@@ -219,7 +217,7 @@ class Session(QObject):
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
-            self.tasks.start("open", _open_with_layout, self.state.folder, self.state.model, True,
+            self.tasks.start(TaskKind.OPEN, _open_with_layout, self.state.folder, self.state.model, True,
                              on_result=lambda opened: opened and self._show(*opened))
 
     def _indexing_ended(self, *_) -> None:
@@ -251,9 +249,9 @@ class Session(QObject):
                 layout.save(directory, generation)
             return layout
 
-        task = self.tasks.start("layout", compute, on_result=lambda layout: self._layout_ready(collection, layout))
+        task = self.tasks.start(TaskKind.LAYOUT, compute, on_result=lambda layout: self._layout_ready(collection, layout))
         self.state.set_layout_refining(True)
-        task.finished.connect(lambda: self.tasks.latest("layout") or self.state.set_layout_refining(False))
+        task.finished.connect(lambda: self.tasks.latest(TaskKind.LAYOUT) or self.state.set_layout_refining(False))
 
     _quick_layout_ready = Signal(object)  # (collection, Layout), emitted on the layout worker
 
@@ -307,10 +305,8 @@ class Session(QObject):
                 examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
             return examples, problems, model.describe_backend()
 
-        # Each drop or paste is its own task: a second one must not cancel the first.
-        self._query_tasks += 1
         generation = self.state.query.generation
-        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, list(sources),
+        return self.tasks.start(TaskKind.EMBED_QUERY, embed, list(sources),
                                 on_result=lambda result: self._embedded_query(result, generation))
 
     def query_by_region(self, example: QueryExample, region: tuple[float, float, float, float]) -> Task:
@@ -328,8 +324,7 @@ class Session(QObject):
         def replace(region_example: QueryExample) -> None:
             self.state.query.substitute(example, region_example)
 
-        self._query_tasks += 1
-        return self.tasks.start(f"embed-query-{self._query_tasks}", embed, on_result=replace)
+        return self.tasks.start(TaskKind.REGION, embed, on_result=replace)
 
     def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
                          ) -> tuple[list[QueryExample], list[str], str]:

@@ -8,7 +8,6 @@ QImage -> QPixmap step runs on the GUI thread.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from ...core import images
 from ...core.store import ThumbnailStore, folder_dir
-from .tasks import Tasks
+from .tasks import TaskKind, Tasks
 
 CACHE_SIZE = 4000  # pixmaps kept; ~256x192x4 bytes each: about 800 MB worst case, 200 MB typical
 BATCH = 48
@@ -54,7 +53,6 @@ class ThumbnailCache(QObject):
         self._queued: dict[str, None] = {}  # ordered set, newest requests last
         self._in_flight: set[str] = set()
         self._missing: set[str] = set()  # failed once: not retried until the folder changes
-        self._ids = itertools.count()
         self._flush = QTimer(self, singleShot=True, interval=0, timeout=self._start_loads)
 
     def set_folder(self, folder: Path | None) -> None:
@@ -90,7 +88,7 @@ class ThumbnailCache(QObject):
         for start in range(0, len(wanted), BATCH):
             chunk = wanted[start:start + BATCH]
             self._in_flight.update(chunk)
-            self.tasks.start(f"thumbnails-{next(self._ids)}", _load, store, folder, chunk,
+            self.tasks.start(TaskKind.THUMBNAILS, _load, store, folder, chunk,
                              on_result=lambda result, f=folder, c=chunk: self._arrived(f, c, result))
 
     def _arrived(self, folder: Path, asked: list[str], loaded: list[tuple[str, QImage]]) -> None:

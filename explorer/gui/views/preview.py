@@ -15,7 +15,7 @@ from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ...core import images
-from ..controllers.tasks import Tasks
+from ..controllers.tasks import TaskKind, Tasks
 
 # Decoded pictures are shrunk to this on the worker: sharp on a 4K screen, and a 100 MP photo
 # never reaches the GUI thread at full size.
@@ -116,7 +116,7 @@ class ImagePreview(QDialog):
         self.item, self.loaded = item, None
         self.canvas.set_pixmap(placeholder)
         self._update_caption()
-        self.tasks.start("preview", load_preview, item.path, on_result=self._loaded)
+        self.tasks.start(TaskKind.PREVIEW, load_preview, item.path, on_result=self._loaded)
         if not self.isVisible():
             self.show()
         self.raise_()

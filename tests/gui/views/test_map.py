@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from explorer.core import analysis, layout_worker
 from explorer.core.layout import QUICK, UMAP, extend_layout, quick_layout
+from explorer.gui.controllers.tasks import TaskKind
 from explorer.gui.views.map import map_view as scatter
 from explorer.gui.views.map.map_items import (
     NO_QUERY_COLOUR, SELECTION_COLOURS, PaletteScatterItem, label_colouring, points_in_polygon,
@@ -315,7 +316,7 @@ def test_a_photo_added_later_is_placed_by_umap_transform_and_no_point_moves(qtbo
             state.folder / "rocket" / "rocket-added.jpg", quality=85)
     win.session.reindex()
     qtbot.waitUntil(lambda: len(state.layout.ids) == len(before.ids) + 1 and not state.indexing.running
-                    and win.tasks.latest("open") is None, timeout=120_000)
+                    and win.tasks.latest(TaskKind.OPEN) is None, timeout=120_000)
     known, xy = state.layout.positions_of(before.ids)
     assert known.all()
     np.testing.assert_array_equal(xy, before.xy)  # no refit: the map the user knows stays

@@ -15,6 +15,7 @@ from explorer.core.backbones import list_specs
 from explorer.core.search import SearchIndex
 from explorer.core.store import indexed_models
 from explorer.gui.controllers import models as embedding
+from explorer.gui.controllers.tasks import TaskKind
 from explorer.gui.views.analysis.representations_view import offline_model_names
 from explorer.resources import sample_folder
 from gui_helpers import rows_by_name
@@ -72,7 +73,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
     view.compare()
     qtbot.waitUntil(lambda: set(view.results) == {"A", "B"}
                     and view.results["B"].model == LAYER and view.results["A"].evaluation is not None
-                    and not any(ready_window.tasks.latest(f"representation-{s}") for s in "AB"), timeout=120_000)
+                    and not ready_window.tasks.running(TaskKind.REPRESENT), timeout=120_000)
 
     # A: the open representation, so exactly the window's own scores.
     a = view.results["A"]

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from explorer.gui.controllers import models as embedding
+from explorer.gui.controllers.tasks import TaskKind
 from explorer.gui.views.grid.why_similar import show_why_similar
 
 from gui_helpers import rows_by_name, wait_until_ready
@@ -52,13 +53,13 @@ def test_the_grid_overlays_each_visible_tiles_heatmap_and_toggles_at_once(qtbot,
         row = state.collection.paths.index(path)
         assert abs(float(grid.heatmaps.grid_for(path).sum()) - float(state.query.scores[row])) < 1e-4
     overlaid = grid.view.viewport().grab().toImage()
-    tasks_before = window.tasks.latest("heatmaps")
+    tasks_before = window.tasks.latest(TaskKind.HEATMAPS)
     grid.why_similar.setChecked(False)  # off and on again: no new work, the same picture
     plain = grid.view.viewport().grab().toImage()
     assert plain != overlaid
     grid.why_similar.setChecked(True)
     assert grid.view.viewport().grab().toImage() == overlaid
-    assert window.tasks.latest("heatmaps") is tasks_before
+    assert window.tasks.latest(TaskKind.HEATMAPS) is tasks_before
     grid.grab().save(str(tmp_path / "grid.png"))
 
 

@@ -25,7 +25,7 @@ from ....core.search import SearchIndex
 from ....core.export import write_groups_json
 from ...state.app_state import AppState
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
 DEFAULT_THRESHOLD = 0.95  # as `explorer duplicates`
 TILE_SIDE = 96
@@ -131,7 +131,7 @@ class DuplicatesView(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.tasks.latest("duplicates-nearest") is not None or self.tasks.latest("duplicates-groups") is not None
+        return self.tasks.running(TaskKind.NEAREST_NEIGHBOURS, TaskKind.DUPLICATE_GROUPS)
 
     def threshold(self) -> float:
         return float(self.threshold_spin.value())
@@ -142,7 +142,7 @@ class DuplicatesView(QWidget):
             self.status.setText("Open an indexed folder first.")
             return
         self.status.setText("Finding each image's nearest neighbour\u2026")
-        self.tasks.start("duplicates-nearest", _nearest, self.state.folder, self.state.model,
+        self.tasks.start(TaskKind.NEAREST_NEIGHBOURS, _nearest, self.state.folder, self.state.model,
                          on_result=self._nearest_found)
         self._compute_groups()
 
@@ -158,7 +158,7 @@ class DuplicatesView(QWidget):
         if self.state.folder is None or self.state.collection is None:
             return
         threshold = self.threshold()
-        self.tasks.start("duplicates-groups", _groups, self.state.folder, self.state.model, threshold,
+        self.tasks.start(TaskKind.DUPLICATE_GROUPS, _groups, self.state.folder, self.state.model, threshold,
                          on_result=lambda groups: self._grouped(groups, threshold))
 
     def _grouped(self, groups: list[list[Path]], threshold: float) -> None:
@@ -264,8 +264,7 @@ class DuplicatesView(QWidget):
         if self.state.collection is not None and source == self._source:
             return  # the same collection reloaded after indexing: keep the review
         self._source = source
-        self.tasks.cancel("duplicates-nearest")
-        self.tasks.cancel("duplicates-groups")
+        self.tasks.cancel(TaskKind.NEAREST_NEIGHBOURS, TaskKind.DUPLICATE_GROUPS)
         self.similarities, self.groups = None, None
         self.curve.setData([0.0, 1.0], [0], stepMode="center")
         self.export_button.setEnabled(False)

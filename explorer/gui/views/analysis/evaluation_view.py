@@ -15,9 +15,8 @@ from PySide6.QtWidgets import (
 from ....core import analysis
 from ....core.analysis import Evaluation
 from ...state.app_state import AppState
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
-TASK = "evaluate"
 K = 10  # as `explorer eval`'s default
 OVERALL = "overall"
 NO_LABELS = ("This collection has no labels. Evaluation needs subfolders (labels) holding at least "
@@ -77,7 +76,7 @@ class EvaluationView(QWidget):
                                         "(as `explorer eval`; O(N\u00b2): may take a while for a large one)")
         self.evaluate_button.clicked.connect(self.evaluate)
         self.cancel_button = QPushButton("Cancel", visible=False)
-        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(TASK))
+        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(TaskKind.EVALUATE))
         self.progress = QProgressBar(visible=False, textVisible=True)
         self.status = QLabel("Evaluate how well this representation retrieves each label.", wordWrap=True)
         self.table = evaluation_table()
@@ -96,7 +95,7 @@ class EvaluationView(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.tasks.latest(TASK) is not None
+        return self.tasks.latest(TaskKind.EVALUATE) is not None
 
     def evaluate(self) -> None:
         c = self.state.collection
@@ -113,7 +112,7 @@ class EvaluationView(QWidget):
         self.cancel_button.setVisible(True)
         # No copy: indexing only appends (a new array) or rewrites re-embedded rows, and a
         # collection-sized copy would double the memory of a large one.
-        task = self.tasks.start(TASK, analysis.evaluate, c.vectors, labels, k=K,
+        task = self.tasks.start(TaskKind.EVALUATE, analysis.evaluate, c.vectors, labels, k=K,
                                 on_progress=self._progress,
                                 on_result=lambda result, source=self._source(): self._evaluated(result, source))
         task.finished.connect(lambda: self._ended(task))
@@ -140,7 +139,7 @@ class EvaluationView(QWidget):
         self.status.setText(text)
 
     def _ended(self, task) -> None:
-        if self.tasks.latest(TASK) is None:
+        if self.tasks.latest(TaskKind.EVALUATE) is None:
             self.progress.setVisible(False)
             self.cancel_button.setVisible(False)
         if task.cancelled and self.result is None:

@@ -22,9 +22,8 @@ from ....core.store import indexed_models
 from ...state.named_queries import NamedQueries
 from .representation_side import EVAL_K, RepresentationResult, RepresentationSide, represent
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
-INDEX_TASK = "index-representation"
 DEBOUNCE_MS = 200
 
 
@@ -67,7 +66,7 @@ class RepresentationsView(QWidget):
         self.index_button.setToolTip("Index the open folder with the chosen representation, in the background")
         self.index_button.clicked.connect(lambda: self.index_with(self.index_combo.currentText()))
         self.cancel_button = QPushButton("Cancel", visible=False)
-        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(INDEX_TASK))
+        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(TaskKind.INDEX_REPRESENTATION))
         self.progress = QProgressBar(visible=False, textVisible=True)
         self.index_status = QLabel(wordWrap=True)
         left = QVBoxLayout()
@@ -139,7 +138,7 @@ class RepresentationsView(QWidget):
             self.index_combo.addItems(offline)
             if current in offline:
                 self.index_combo.setCurrentText(current)
-        self.index_button.setEnabled(folder is not None and bool(offline) and self.tasks.latest(INDEX_TASK) is None)
+        self.index_button.setEnabled(folder is not None and bool(offline) and self.tasks.latest(TaskKind.INDEX_REPRESENTATION) is None)
         self.compare_button.setEnabled(bool(indexed))
 
     def _collection_changed(self) -> None:
@@ -155,13 +154,13 @@ class RepresentationsView(QWidget):
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.index_button.setEnabled(False)
-        task = self.tasks.start(INDEX_TASK, index_folder, folder, model,
+        task = self.tasks.start(TaskKind.INDEX_REPRESENTATION, index_folder, folder, model,
                                 on_progress=self._index_progress, on_result=self._indexed)
         task.finished.connect(self._index_ended)
 
     @property
     def indexing(self) -> bool:
-        return self.tasks.latest(INDEX_TASK) is not None
+        return self.tasks.latest(TaskKind.INDEX_REPRESENTATION) is not None
 
     def _index_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 0))
@@ -218,9 +217,10 @@ class RepresentationsView(QWidget):
             key = (folder, model)
             with_eval = self.evaluate_box.isChecked() and key not in self._evaluations
             side.show_message(f"Computing under {model}\u2026")
-            self.tasks.start(f"representation-{letter}", represent, folder, model, same, used_positives,
+            self.tasks.start(TaskKind.REPRESENT, represent, folder, model, same, used_positives,
                              used_negatives, self.state.query.negative_weight, state.query.top_k, with_eval,
-                             state.backend, on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
+                             state.backend, key=letter,
+                             on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
 
     def _represented(self, letter: str, key: tuple, result: RepresentationResult | None) -> None:
         if result is None:

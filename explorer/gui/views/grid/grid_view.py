@@ -25,6 +25,7 @@ from .grid_model import DEFAULT_SIZE, DecorationRole, GridModel, ThumbnailDelega
 from .heatmaps import HeatmapCache, legend_pixmap
 from ..preview import ImagePreview, PreviewItem
 from ...controllers.session import Session
+from ...controllers.tasks import TaskKind
 from ...state.app_state import EMPTY_ROWS, AppState
 from ...controllers.thumbnails import ThumbnailCache
 
@@ -273,7 +274,7 @@ class GridView(QWidget):
         if total == 0:
             if state.folder is None:
                 message = "Open a folder of photos (Ctrl+O)\nor try File \u203a Open sample collection."
-            elif self.session.tasks.latest("open") is not None:
+            elif self.session.tasks.latest(TaskKind.OPEN) is not None:
                 message = "Opening\u2026"
             elif state.indexing.running:
                 message = "Indexing\u2026\nThe grid fills in as images are embedded."

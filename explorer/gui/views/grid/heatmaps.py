@@ -18,7 +18,7 @@ from ....core.backends import AUTO
 from ....core.explain import colour, contributions, page_feature_maps
 from ....core.backbones import get_spec, is_registered
 from ...state.app_state import AppState
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
 MAPS_KEPT = 300  # about 250 KB each for a 1280 x 7 x 7 map: 75 MB
 BATCH = 12  # tiles per worker run: the first ones show while the rest compute
@@ -108,7 +108,7 @@ class HeatmapCache(QObject):
         for path in paths:
             del self._queued[path]
         self._in_flight = True
-        task = self.tasks.start("heatmaps", _feature_maps, self.state.model, c.folder, paths, self.state.backend,
+        task = self.tasks.start(TaskKind.HEATMAPS, _feature_maps, self.state.model, c.folder, paths, self.state.backend,
                                 on_result=lambda maps: self._arrived(c, maps))
         task.finished.connect(self._batch_done)
 

@@ -16,7 +16,7 @@ from ....core.backends import AUTO
 from ....core.explain import explain, overlay
 from ....core.backbones import is_registered
 from .heatmaps import rgb_image
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
 SIDE = 360  # pixels of the longer side of each picture
 
@@ -60,7 +60,7 @@ class WhySimilar(QDialog):
         skipped = len(examples) - len(files)
         self.note = (f" ({skipped} pasted example{'s' if skipped > 1 else ''} not shown: no file to "
                      "explain)") if skipped else ""
-        self.task = tasks.start("why-similar", explanations, model, result, query, result_vector, files, backend,
+        self.task = tasks.start(TaskKind.WHY_SIMILAR, explanations, model, result, query, result_vector, files, backend,
                                 on_result=self._show)
         self.task.failed.connect(lambda err: self.status.setText(f"Could not explain: {err}"))
 

@@ -6,7 +6,6 @@ weight of the negatives (0 = ignore them). The query vector itself is made by th
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from .query_tiles import EXAMPLE_SIDE, ExampleTile
 from ...state.app_state import AppState
 from ...state.query import QueryExample
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import Tasks
+from ...controllers.tasks import TaskKind, Tasks
 
 HINT = "Drop images here that the query should move away from (or right-click a result)"
 WEIGHT_STEPS = 100  # slider ticks per 1.0 of weight
@@ -44,7 +43,6 @@ class NegativeExamplesStrip(QFrame):
         self.setAcceptDrops(True)
         self._tiles: list[ExampleTile] = []
         self._embedding: set = set()
-        self._task_ids = itertools.count()
         self._shown: tuple | None = None  # (negatives, weight) the strip shows
         self._build()
         self.query.changed.connect(self._render)
@@ -165,7 +163,7 @@ class NegativeExamplesStrip(QFrame):
         if rows:
             self.add_rows(rows)
         if files and self.state.model:
-            task = self.tasks.start(f"embed-negative-{next(self._task_ids)}", embed_examples,
+            task = self.tasks.start(TaskKind.EMBED_NEGATIVES, embed_examples,
                                     self.state.model, list(files), self.state.backend,
                                     on_result=self._embedded)
             self._embedding.add(task)
