@@ -18,10 +18,11 @@ from ...core import images
 from ...core.embed import embed_query_images
 from ...core.explain import crop_region, region_vector
 from ...core.indexer import IndexReport, index_folder
-from ...core.layout import QUICK, Layout, compute_layout, extend_layout
+from ...core.layout import QUICK, Layout, compute_layout
 from ...core.backbones import DEFAULT_MODEL, is_registered
 from ...core.search import SearchIndex, default_model_for
-from ...core.store import REFUSE, REPAIR, CollectionDamaged, discard_derived, indexed_models
+from ...core.store import discard_derived
+from .jobs import open_index, open_with_layout, thumbnail_of
 from .models import cached_model, imported_problem, loaded_model
 from ..views.query.query_sources import relative_to_collection
 from ..state.app_state import OPENING, AppState, IndexingStatus
@@ -30,51 +31,6 @@ from .tasks import Task, TaskKind, Tasks
 
 log = logging.getLogger(__name__)
 YIELD_MS = 15  # a pause between two heavy view updates, long enough for a paint and input
-
-
-def _open_index(folder: Path, model: str) -> SearchIndex | None:
-    """The index, as fast as it opens (the re-index that follows every opening reads every page
-    of index.sqlite); damage met on the way is repaired (`collection.damage` says what), and
-    what it lost is embedded again by that re-index."""
-    if model not in indexed_models(folder):
-        return None
-    try:
-        return SearchIndex.open(folder, model, REFUSE)
-    except CollectionDamaged:
-        return SearchIndex.open(folder, model, REPAIR)
-
-
-def _open_with_layout(folder: Path, model: str, transform: bool = False
-                      ) -> tuple[SearchIndex, Layout | None] | None:
-    """Runs on a worker: the index and its cached map, so the GUI thread only shows them."""
-    index = _open_index(folder, model)
-    if index is None:
-        return None
-    index.labels()  # cached on the index, so the views that need them show at once
-    index.name_order()
-    return index, _cached_layout(index, transform)
-
-
-def _cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
-    """The cached map, with images it does not cover placed on it; None when there is none.
-    `transform`: place them with UMAP's transform (the grid is already up, so it may take a
-    moment), else instantly near their nearest neighbours (the grid waits for this)."""
-    cached = Layout.load(index.collection.dir) if len(index) else None
-    if cached is None:
-        return None
-    known, _ = cached.positions_of(index.ids)
-    if not known.all() or len(cached.ids) != len(index.ids):
-        rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
-        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
-        cached.save(index.collection.dir, index.collection.generation)
-    return cached
-
-
-def _thumbnail_of(source: Path | bytes) -> bytes | None:
-    try:
-        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
-    except images.ImageError:
-        return None
 
 
 class Session(QObject):
@@ -105,7 +61,7 @@ class Session(QObject):
         self.state.set_collection(None, folder, model)
         # Busy from now until the re-index that follows the opening has finished.
         self.state.set_indexing(IndexingStatus(True, 0, 0, OPENING))
-        self.tasks.start(TaskKind.OPEN, _open_with_layout, folder, model,
+        self.tasks.start(TaskKind.OPEN, open_with_layout, folder, model,
                          on_result=lambda opened: self._opened(folder, model, opened),
                          ).failed.connect(self._indexing_ended)
 
@@ -194,7 +150,7 @@ class Session(QObject):
         ids, paths, vectors = batch
         state = self.state
         if state.collection is None:  # first batch of a never-indexed folder
-            index = _open_index(state.folder, state.model)
+            index = open_index(state.folder, state.model)
             if index is None:
                 return
             state.set_collection(index, state.folder, state.model)
@@ -217,7 +173,7 @@ class Session(QObject):
         self.indexing_finished.emit(report)
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
-            self.tasks.start(TaskKind.OPEN, _open_with_layout, self.state.folder, self.state.model, True,
+            self.tasks.start(TaskKind.OPEN, open_with_layout, self.state.folder, self.state.model, True,
                              on_result=lambda opened: opened and self._show(*opened))
 
     def _indexing_ended(self, *_) -> None:
@@ -302,7 +258,7 @@ class Session(QObject):
                     problems.append(f"{name}: {err}")
                     continue
                 path = source if isinstance(source, Path) else None
-                examples.append(QueryExample(name, vector, path, _thumbnail_of(source)))
+                examples.append(QueryExample(name, vector, path, thumbnail_of(source)))
             return examples, problems, model.describe_backend()
 
         generation = self.state.query.generation

@@ -20,10 +20,9 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core import analysis
-from ....core.duplicates import duplicate_groups, nearest_neighbour_similarities
-from ....core.search import SearchIndex
 from ....core.export import write_groups_json
 from ...state.app_state import AppState
+from ...controllers.jobs import duplicate_groups_of, nearest_similarities
 from ...controllers.thumbnails import ThumbnailCache
 from ...controllers.tasks import TaskKind, Tasks
 
@@ -32,22 +31,6 @@ TILE_SIDE = 96
 MAX_GROUPS_SHOWN = 100  # one widget per tile: enough to review, never one per photo of 100k
 DEBOUNCE_MS = 250
 THRESHOLD_COLOUR = QColor(200, 40, 160)
-
-
-def _nearest(folder: Path, model: str, progress=None) -> np.ndarray:
-    index = SearchIndex.open(folder, model)
-    try:
-        return nearest_neighbour_similarities(index, progress)
-    finally:
-        index.close()
-
-
-def _groups(folder: Path, model: str, threshold: float, progress=None) -> list[list[Path]]:
-    index = SearchIndex.open(folder, model)
-    try:
-        return duplicate_groups(index, threshold, progress=progress)
-    finally:
-        index.close()
 
 
 class DuplicatesView(QWidget):
@@ -142,7 +125,7 @@ class DuplicatesView(QWidget):
             self.status.setText("Open an indexed folder first.")
             return
         self.status.setText("Finding each image's nearest neighbour\u2026")
-        self.tasks.start(TaskKind.NEAREST_NEIGHBOURS, _nearest, self.state.folder, self.state.model,
+        self.tasks.start(TaskKind.NEAREST_NEIGHBOURS, nearest_similarities, self.state.folder, self.state.model,
                          on_result=self._nearest_found)
         self._compute_groups()
 
@@ -158,7 +141,7 @@ class DuplicatesView(QWidget):
         if self.state.folder is None or self.state.collection is None:
             return
         threshold = self.threshold()
-        self.tasks.start(TaskKind.DUPLICATE_GROUPS, _groups, self.state.folder, self.state.model, threshold,
+        self.tasks.start(TaskKind.DUPLICATE_GROUPS, duplicate_groups_of, self.state.folder, self.state.model, threshold,
                          on_result=lambda groups: self._grouped(groups, threshold))
 
     def _grouped(self, groups: list[list[Path]], threshold: float) -> None:

@@ -1,18 +1,11 @@
 """One side of "compare representations": the current query re-made under one representation,
-its similarity histogram, its nearest images and the representation's evaluation numbers.
-
-`represent` is the worker: it opens the folder's collection for that representation, rebuilds
-the query from the same example images (indexed ones by their stored vectors there, other files
-embedded with that model) and scores the whole collection.
-"""
+its similarity histogram, its nearest images and the representation's evaluation numbers."""
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
@@ -20,55 +13,10 @@ from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, Q
 
 from ....core import analysis
 from ....core.analysis import Evaluation
-from ....core.backends import AUTO
-from ....core.search import SearchIndex
-from ...controllers.models import example_vectors_in
+from ...controllers.jobs import RepresentationResult
 from ...controllers.thumbnails import ThumbnailCache
 
 TOP_SIDE = 72
-EVAL_K = 10  # as `explorer eval`
-
-Examples = list[tuple[Path | None, np.ndarray]]  # (file, vector under the window's model)
-
-
-@dataclass(frozen=True, eq=False)
-class RepresentationResult:
-    model: str
-    folder: Path
-    paths: list[str]  # relative, row order of `scores`
-    scores: np.ndarray
-    top_rows: np.ndarray  # best first
-    evaluation: Evaluation | None  # None: no labels, or not asked for
-
-
-def _vectors(index: SearchIndex, examples: Examples, model: str, same_model: bool,
-             backend: str) -> np.ndarray:
-    if same_model:  # the window's own representation: the examples' vectors are already right
-        return np.stack([v for _, v in examples]).astype(np.float32)
-    return example_vectors_in(index, examples, model, backend)
-
-
-def represent(folder: Path, model: str, same_model: bool, positives: Examples, negatives: Examples,
-              negative_weight: float, k: int, with_evaluation: bool, backend: str = AUTO,
-              progress=None, cancelled=lambda: False) -> RepresentationResult | None:
-    """Worker: the query under `model`, its scores over the folder, top k, and eval numbers."""
-    index = SearchIndex.open(folder, model)
-    try:
-        query = analysis.rocchio(_vectors(index, positives, model, same_model, backend),
-                                 _vectors(index, negatives, model, same_model, backend) if negatives else None,
-                                 negative_weight)
-        scores = index.similarities(query)
-        evaluation = None
-        labels = analysis.labels_of(index.paths)
-        if with_evaluation and np.any(labels != ""):
-            evaluation = analysis.evaluate(index.vectors, labels, EVAL_K, progress, cancelled)
-            if evaluation is None:  # cancelled
-                return None
-        return RepresentationResult(model, index.folder, list(index.paths), scores,
-                                    analysis.ranking(scores, k), evaluation)
-    finally:
-        index.close()
-
 
 def describe_evaluation(evaluation: Evaluation | None) -> str:
     if evaluation is None or not evaluation.overall.queries:

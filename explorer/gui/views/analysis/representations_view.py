@@ -20,7 +20,8 @@ from ....core import analysis, backbones
 from ....core.indexer import IndexReport, index_folder
 from ....core.store import indexed_models
 from ...state.named_queries import NamedQueries
-from .representation_side import EVAL_K, RepresentationResult, RepresentationSide, represent
+from ...controllers.jobs import EVAL_K, RepresentationResult, represent
+from .representation_side import RepresentationSide
 from ...controllers.thumbnails import ThumbnailCache
 from ...controllers.tasks import TaskKind, Tasks
 

@@ -1,0 +1,124 @@
+"""The work the session runs on background tasks: plain functions over core that open what they
+need themselves (so a reload of the window's collection never pulls it away mid-run) and return
+plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...core import analysis, images
+from ...core.analysis import Evaluation
+from ...core.backends import AUTO
+from ...core.duplicates import duplicate_groups, nearest_neighbour_similarities
+from ...core.layout import Layout, extend_layout
+from ...core.search import SearchIndex
+from ...core.store import REFUSE, REPAIR, CollectionDamaged, indexed_models
+from .models import example_vectors_in
+
+EVAL_K = 10  # as `explorer eval`
+
+
+def open_index(folder: Path, model: str) -> SearchIndex | None:
+    """The index, as fast as it opens (the re-index that follows every opening reads every page
+    of index.sqlite); damage met on the way is repaired (`collection.damage` says what), and
+    what it lost is embedded again by that re-index."""
+    if model not in indexed_models(folder):
+        return None
+    try:
+        return SearchIndex.open(folder, model, REFUSE)
+    except CollectionDamaged:
+        return SearchIndex.open(folder, model, REPAIR)
+
+
+def open_with_layout(folder: Path, model: str, transform: bool = False
+                     ) -> tuple[SearchIndex, Layout | None] | None:
+    """Runs on a worker: the index and its cached map, so the GUI thread only shows them."""
+    index = open_index(folder, model)
+    if index is None:
+        return None
+    index.labels()  # cached on the index, so the views that need them show at once
+    index.name_order()
+    return index, cached_layout(index, transform)
+
+
+def cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
+    """The cached map, with images it does not cover placed on it; None when there is none.
+    `transform`: place them with UMAP's transform (the grid is already up, so it may take a
+    moment), else instantly near their nearest neighbours (the grid waits for this)."""
+    cached = Layout.load(index.collection.dir) if len(index) else None
+    if cached is None:
+        return None
+    known, _ = cached.positions_of(index.ids)
+    if not known.all() or len(cached.ids) != len(index.ids):
+        rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
+        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
+        cached.save(index.collection.dir, index.collection.generation)
+    return cached
+
+
+def thumbnail_of(source: Path | bytes) -> bytes | None:
+    try:
+        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
+    except images.ImageError:
+        return None
+
+
+def nearest_similarities(folder: Path, model: str, progress=None) -> np.ndarray:
+    index = SearchIndex.open(folder, model)
+    try:
+        return nearest_neighbour_similarities(index, progress)
+    finally:
+        index.close()
+
+
+def duplicate_groups_of(folder: Path, model: str, threshold: float, progress=None) -> list[list[Path]]:
+    index = SearchIndex.open(folder, model)
+    try:
+        return duplicate_groups(index, threshold, progress=progress)
+    finally:
+        index.close()
+
+
+Examples = list[tuple[Path | None, np.ndarray]]  # (file, vector under the window's model)
+
+
+@dataclass(frozen=True, eq=False)
+class RepresentationResult:
+    model: str
+    folder: Path
+    paths: list[str]  # relative, row order of `scores`
+    scores: np.ndarray
+    top_rows: np.ndarray  # best first
+    evaluation: Evaluation | None  # None: no labels, or not asked for
+
+
+def vectors_under(index: SearchIndex, examples: Examples, model: str, same_model: bool,
+                  backend: str) -> np.ndarray:
+    if same_model:  # the window's own representation: the examples' vectors are already right
+        return np.stack([v for _, v in examples]).astype(np.float32)
+    return example_vectors_in(index, examples, model, backend)
+
+
+def represent(folder: Path, model: str, same_model: bool, positives: Examples, negatives: Examples,
+              negative_weight: float, k: int, with_evaluation: bool, backend: str = AUTO,
+              progress=None, cancelled=lambda: False) -> RepresentationResult | None:
+    """Worker: the query under `model`, its scores over the folder, top k, and eval numbers."""
+    index = SearchIndex.open(folder, model)
+    try:
+        query = analysis.rocchio(vectors_under(index, positives, model, same_model, backend),
+                                 vectors_under(index, negatives, model, same_model, backend) if negatives else None,
+                                 negative_weight)
+        scores = index.similarities(query)
+        evaluation = None
+        labels = analysis.labels_of(index.paths)
+        if with_evaluation and np.any(labels != ""):
+            evaluation = analysis.evaluate(index.vectors, labels, EVAL_K, progress, cancelled)
+            if evaluation is None:  # cancelled
+                return None
+        return RepresentationResult(model, index.folder, list(index.paths), scores,
+                                    analysis.ranking(scores, k), evaluation)
+    finally:
+        index.close()
