@@ -95,7 +95,7 @@ def one_run(app: QApplication, n: int, cache: Path, warm_up: bool) -> dict[str, 
     scratch = Path(tempfile.mkdtemp(prefix="bench-layout-"))
     state, tasks = AppState(), Tasks()
     session = Session(state, tasks)
-    view = MapView(state, session, ThumbnailCache(tasks))
+    view = MapView(state, session, ThumbnailCache(tasks, state))
     view.resize(900, 700)
     view.show()
     collection = VectorsOnly(clustered_vectors(n), scratch)

@@ -83,7 +83,7 @@ def main() -> None:
 
     state = AppState()
     tasks = Tasks()
-    view = MapView(state, Session(state, tasks), ThumbnailCache(tasks))
+    view = MapView(state, Session(state, tasks), ThumbnailCache(tasks, state))
     view.resize(1000, 800)
     view.show()
     app.processEvents()

@@ -93,6 +93,16 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def relative_path(self, path: Path) -> str | None:
+        """`path` as the collection stores it (relative to the folder, through symlinks
+        either way), or None for a file outside the folder."""
+        for candidate in (path.absolute(), path.resolve()):
+            try:
+                return candidate.relative_to(self.folder).as_posix()
+            except ValueError:
+                continue
+        return None
+
     def close(self) -> None:
         self.collection.close()
 

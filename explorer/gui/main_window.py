@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
         self.state = AppState()
         self.tasks = Tasks(self)
         self.session = Session(self.state, self.tasks, self)
-        self.thumbnails = ThumbnailCache(self.tasks, self)
+        self.thumbnails = ThumbnailCache(self.tasks, self.state, self)
         self.named_queries = NamedQueries(self.state)
         self.named_queries.problem.connect(lambda message: self.show_error("Named queries", message))
 
@@ -142,11 +142,11 @@ class MainWindow(QMainWindow):
         self.named_queries_panel = NamedQueriesPanel(self.named_queries)
         self.named_queries_panel.problem.connect(lambda message: self.show_error("Named queries", message))
         self.compare = CompareView(self.named_queries, thumbnails)
-        self.evaluation = EvaluationView(state, tasks)
-        self.representations = RepresentationsView(self.named_queries, tasks, thumbnails)
+        self.evaluation = EvaluationView(state, session)
+        self.representations = RepresentationsView(self.named_queries, session, thumbnails)
         self.representations.open_requested.connect(
             lambda model: state.folder is not None and session.open_folder(state.folder, model))
-        self.duplicates = DuplicatesView(state, tasks, thumbnails)
+        self.duplicates = DuplicatesView(state, session, thumbnails)
 
     def _build_docks(self) -> None:
         """Every dock in its default place; the layout the user left (restoreState, later)
@@ -293,7 +293,6 @@ class MainWindow(QMainWindow):
         if not folder.is_dir():
             self.show_error("Open folder", f"Not a folder: {folder}")
             return
-        self.thumbnails.set_folder(folder.resolve())
         self.session.open_folder(folder)
         self.setWindowTitle(f"Explorer \u2014 {folder.resolve().name}")
         self._remember_folder(folder.resolve())

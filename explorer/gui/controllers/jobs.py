@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core import analysis, images
+from ...core import analysis
 from ...core.analysis import Evaluation
 from ...core.backends import AUTO
 from ...core.duplicates import duplicate_groups, nearest_neighbour_similarities
@@ -57,13 +57,6 @@ def cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
         cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
         cached.save(index.collection.dir, index.collection.generation)
     return cached
-
-
-def thumbnail_of(source: Path | bytes) -> bytes | None:
-    try:
-        return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
-    except images.ImageError:
-        return None
 
 
 def nearest_similarities(folder: Path, model: str, progress=None) -> np.ndarray:

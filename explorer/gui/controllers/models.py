@@ -50,7 +50,8 @@ def loaded_model(name: str, backend: str = AUTO) -> LoadedModel:
     return model
 
 
-def thumbnail_of(source: Path) -> bytes | None:
+def thumbnail_of(source: Path | bytes) -> bytes | None:
+    """A query example's preview: JPEG bytes, or None for an image that cannot be read."""
     try:
         return images.thumbnail_jpeg(images.load_rgb(source, min_side=256))
     except images.ImageError:

@@ -1,7 +1,9 @@
-"""What the app does, as opposed to what it shows: open folders, index, lay out, query.
+"""What the app does, as opposed to what it shows: open folders, index, lay out, query, and the
+analysis jobs (evaluation, near-duplicates, other representations).
 
-The session turns user intents into core calls on background tasks and writes the results into
-the AppState; views only read the state and call these methods.
+The session turns user intents into core calls on background tasks (controllers/tasks.py) and
+writes the results into the AppState; views read the state, call these methods, and show what
+the tasks they are handed return.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ...core import images
+from ...core import analysis, images
 from ...core.embed import embed_query_images
 from ...core.explain import crop_region, region_vector
 from ...core.indexer import IndexReport, index_folder
@@ -22,9 +24,10 @@ from ...core.layout import QUICK, Layout, compute_layout
 from ...core.backbones import DEFAULT_MODEL, is_registered
 from ...core.search import SearchIndex, default_model_for
 from ...core.store import discard_derived
-from .jobs import open_index, open_with_layout, thumbnail_of
-from .models import cached_model, imported_problem, loaded_model
-from ..views.query.query_sources import relative_to_collection
+from .jobs import (
+    EVAL_K, Examples, duplicate_groups_of, nearest_similarities, open_index, open_with_layout, represent,
+)
+from .models import cached_model, imported_problem, loaded_model, thumbnail_of
 from ..state.app_state import OPENING, AppState, IndexingStatus
 from ..state.query import QueryExample
 from .tasks import Task, TaskKind, Tasks
@@ -290,7 +293,7 @@ class Session(QObject):
         row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
         examples, problems = [], []
         for source, name in zip(sources, names):
-            row = row_of.get(relative_to_collection(source, collection)) if isinstance(source, Path) else None
+            row = row_of.get(collection.relative_path(source)) if isinstance(source, Path) and collection else None
             if row is None:
                 problems.append(f"{name}: {imported_problem(model_name)}")
                 continue
@@ -305,6 +308,53 @@ class Session(QObject):
             self.state.query.add(examples)
         if problems:
             self.query_failed.emit("Some images could not be used as a query:\n" + "\n".join(problems))
+
+    # --- analysis jobs: each returns its task (None when there is nothing to do) -----------
+
+    def evaluate(self, k: int = EVAL_K) -> Task | None:
+        """Every labelled image as a query (analysis.evaluate); None without labels."""
+        c = self.state.collection
+        if c is None or not len(c):
+            return None
+        labels = analysis.labels_of(c.paths)
+        if not np.any(labels != ""):
+            return None
+        # No copy: indexing only appends (a new array) or rewrites re-embedded rows, and a
+        # collection-sized copy would double the memory of a large one.
+        return self.tasks.start(TaskKind.EVALUATE, analysis.evaluate, c.vectors, labels, k=k)
+
+    def find_nearest(self) -> Task | None:
+        """Each image's similarity to its nearest other image."""
+        if self.state.collection is None or self.state.folder is None:
+            return None
+        return self.tasks.start(TaskKind.NEAREST_NEIGHBOURS, nearest_similarities, self.state.folder,
+                                self.state.model)
+
+    def group_duplicates(self, threshold: float) -> Task | None:
+        if self.state.collection is None or self.state.folder is None:
+            return None
+        return self.tasks.start(TaskKind.DUPLICATE_GROUPS, duplicate_groups_of, self.state.folder,
+                                self.state.model, threshold)
+
+    def index_representation(self, model: str) -> Task | None:
+        """Index the open folder with another representation (the window keeps showing its own)."""
+        if self.state.folder is None or not model:
+            return None
+        log.info("indexing %s with %s (backend %s)", self.state.folder, model, self.state.backend)
+        return self.tasks.start(TaskKind.INDEX_REPRESENTATION, index_folder, self.state.folder, model,
+                                backend=self.state.backend)
+
+    def represent(self, side: str, model: str, positives: Examples, negatives: Examples,
+                  with_evaluation: bool) -> Task | None:
+        """The current query re-made under `model` (controllers/jobs.represent), for one side
+        of a comparison: the other side's request does not supersede it."""
+        state = self.state
+        if state.folder is None:
+            return None
+        query = state.query
+        return self.tasks.start(TaskKind.REPRESENT, represent, state.folder, model, model == state.model,
+                                positives, negatives, query.negative_weight, query.top_k, with_evaluation,
+                                state.backend, key=side)
 
     def shutdown(self) -> None:
         self._shut_down = True  # steps still waiting on a timer must not start

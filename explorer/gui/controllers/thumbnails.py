@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from ...core import images
 from ...core.store import ThumbnailStore, folder_dir
+from ..state.app_state import AppState
 from .tasks import TaskKind, Tasks
 
 CACHE_SIZE = 4000  # pixmaps kept; ~256x192x4 bytes each: about 800 MB worst case, 200 MB typical
@@ -23,12 +24,13 @@ BATCH = 48
 
 
 def _load(store_path: Path, folder: Path, paths: list[str]) -> list[tuple[str, QImage]]:
-    """Worker side: JPEG bytes from the store (or decoded from the photo) to QImages."""
-    store = ThumbnailStore(store_path)
+    """Worker side: JPEG bytes from the store (or decoded from the photo) to QImages. A folder
+    whose collection has no directory yet (its first indexing has not begun) has no store."""
+    store = ThumbnailStore(store_path) if store_path.parent.is_dir() else None
     out = []
     try:
         for path in paths:
-            data = store.get(path)
+            data = store.get(path) if store is not None else None
             if data is None:  # not stored (yet): make one from the file itself
                 try:
                     data = images.thumbnail_jpeg(images.load_rgb(folder / path, min_side=256))
@@ -38,14 +40,17 @@ def _load(store_path: Path, folder: Path, paths: list[str]) -> list[tuple[str, Q
             if not image.isNull():
                 out.append((path, image))
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return out
 
 
 class ThumbnailCache(QObject):
+    """Thumbnails of the state's folder (it follows the folder as collections open)."""
+
     ready = Signal(list)  # relative paths whose pixmaps are now available
 
-    def __init__(self, tasks: Tasks, parent: QObject | None = None):
+    def __init__(self, tasks: Tasks, state: AppState, parent: QObject | None = None):
         super().__init__(parent)
         self.tasks = tasks
         self.folder: Path | None = None
@@ -54,6 +59,7 @@ class ThumbnailCache(QObject):
         self._in_flight: set[str] = set()
         self._missing: set[str] = set()  # failed once: not retried until the folder changes
         self._flush = QTimer(self, singleShot=True, interval=0, timeout=self._start_loads)
+        state.collection_changed.connect(lambda: self.set_folder(state.folder))
 
     def set_folder(self, folder: Path | None) -> None:
         if folder != self.folder:

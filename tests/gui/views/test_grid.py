@@ -345,7 +345,7 @@ class SyntheticCollection:
 def test_a_hundred_thousand_rows(qtbot):
     """Correct at scale (timings: bench/, not asserts): name order, growth, ranking, filter."""
     state, tasks = AppState(), Tasks()
-    grid = GridView(state, Session(state, tasks), ThumbnailCache(tasks))
+    grid = GridView(state, Session(state, tasks), ThumbnailCache(tasks, state))
     qtbot.addWidget(grid)
     grid.resize(1200, 800)
     grid.show()

@@ -1,8 +1,9 @@
 """Near-duplicates: the distribution of every image's similarity to its nearest other image, a
 threshold chosen on it, and the resulting groups (connected components) side by side for review.
 
-Both computations are core's (core/duplicates.py) and run in the background on a SearchIndex
-opened by the worker itself, so a reload of the window's collection never pulls it away mid-run.
+Both computations are core's (core/duplicates.py), run by the session in the background on a
+SearchIndex the worker opens itself, so a reload of the window's collection never pulls it away
+mid-run.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from superqt.utils import signals_blocked
 from ....core import analysis
 from ....core.export import write_groups_json
 from ...state.app_state import AppState
-from ...controllers.jobs import duplicate_groups_of, nearest_similarities
+from ...controllers.session import Session
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import TaskKind, Tasks
+from ...controllers.tasks import Task
+from ..task_progress import TaskProgress
 
 DEFAULT_THRESHOLD = 0.95  # as `explorer duplicates`
 TILE_SIDE = 96
@@ -36,10 +38,11 @@ THRESHOLD_COLOUR = QColor(200, 40, 160)
 class DuplicatesView(QWidget):
     """Nearest-neighbour similarity histogram, threshold, groups, export."""
 
-    def __init__(self, state: AppState, tasks: Tasks, thumbnails: ThumbnailCache,
+    def __init__(self, state: AppState, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.state, self.tasks, self.thumbnails = state, tasks, thumbnails
+        self.state, self.session, self.thumbnails = state, session, thumbnails
+        self._groups_task: Task | None = None
         self.similarities: np.ndarray | None = None
         self.groups: list[list[Path]] | None = None
         self.groups_threshold: float | None = None
@@ -64,11 +67,13 @@ class DuplicatesView(QWidget):
         self.export_button.setToolTip('Save the groups as JSON: {"groups": [[path, ...], ...]}')
         self.export_button.clicked.connect(self.ask_export)
         self.status = QLabel("Find images that are near-copies of each other.", wordWrap=True)
+        self.progress = TaskProgress("Stop looking for nearest neighbours")
         bar = QHBoxLayout()
         bar.addWidget(self.compute_button)
         bar.addWidget(QLabel("threshold"))
         bar.addWidget(self.threshold_spin)
         bar.addWidget(self.status, 1)
+        bar.addWidget(self.progress)
         bar.addWidget(self.export_button)
 
         self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
@@ -114,19 +119,20 @@ class DuplicatesView(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.tasks.running(TaskKind.NEAREST_NEIGHBOURS, TaskKind.DUPLICATE_GROUPS)
+        return self.progress.running or (self._groups_task is not None and not self._groups_task.done)
 
     def threshold(self) -> float:
         return float(self.threshold_spin.value())
 
     def compute(self) -> None:
         """Nearest-neighbour similarities, then the groups at the current threshold."""
-        if self.state.collection is None or self.state.folder is None:
+        task = self.session.find_nearest()
+        if task is None:
             self.status.setText("Open an indexed folder first.")
             return
         self.status.setText("Finding each image's nearest neighbour\u2026")
-        self.tasks.start(TaskKind.NEAREST_NEIGHBOURS, nearest_similarities, self.state.folder, self.state.model,
-                         on_result=self._nearest_found)
+        self.progress.track(task)
+        task.succeeded.connect(self._nearest_found)
         self._compute_groups()
 
     def _nearest_found(self, similarities: np.ndarray) -> None:
@@ -138,11 +144,10 @@ class DuplicatesView(QWidget):
         self._say()
 
     def _compute_groups(self) -> None:
-        if self.state.folder is None or self.state.collection is None:
-            return
         threshold = self.threshold()
-        self.tasks.start(TaskKind.DUPLICATE_GROUPS, duplicate_groups_of, self.state.folder, self.state.model, threshold,
-                         on_result=lambda groups: self._grouped(groups, threshold))
+        task = self._groups_task = self.session.group_duplicates(threshold)
+        if task is not None:
+            task.succeeded.connect(lambda groups: self._grouped(groups, threshold))
 
     def _grouped(self, groups: list[list[Path]], threshold: float) -> None:
         self.groups, self.groups_threshold = groups, threshold
@@ -247,7 +252,9 @@ class DuplicatesView(QWidget):
         if self.state.collection is not None and source == self._source:
             return  # the same collection reloaded after indexing: keep the review
         self._source = source
-        self.tasks.cancel(TaskKind.NEAREST_NEIGHBOURS, TaskKind.DUPLICATE_GROUPS)
+        self.progress.cancel()
+        if self._groups_task is not None:
+            self._groups_task.cancel()
         self.similarities, self.groups = None, None
         self.curve.setData([0.0, 1.0], [0], stepMode="center")
         self.export_button.setEnabled(False)

@@ -8,14 +8,15 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QTableWidget,
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ....core import analysis
 from ....core.analysis import Evaluation
 from ...state.app_state import AppState
-from ...controllers.tasks import TaskKind, Tasks
+from ...controllers.session import Session
+from ..task_progress import TaskProgress
 
 K = 10  # as `explorer eval`'s default
 OVERALL = "overall"
@@ -66,24 +67,21 @@ def evaluation_table() -> QTableWidget:
 class EvaluationView(QWidget):
     """The "Evaluate" action and its table."""
 
-    def __init__(self, state: AppState, tasks: Tasks, parent: QWidget | None = None):
+    def __init__(self, state: AppState, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
-        self.state, self.tasks = state, tasks
+        self.state, self.session = state, session
         self.result: Evaluation | None = None
         self._evaluated_for: tuple | None = None  # (folder, model, images) of `result`
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Compute mAP, precision@10 and recall@1 over the collection "
                                         "(as `explorer eval`; O(N\u00b2): may take a while for a large one)")
         self.evaluate_button.clicked.connect(self.evaluate)
-        self.cancel_button = QPushButton("Cancel", visible=False)
-        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(TaskKind.EVALUATE))
-        self.progress = QProgressBar(visible=False, textVisible=True)
+        self.progress = TaskProgress("Stop evaluating")
         self.status = QLabel("Evaluate how well this representation retrieves each label.", wordWrap=True)
         self.table = evaluation_table()
         bar = QHBoxLayout()
         bar.addWidget(self.status, 1)
         bar.addWidget(self.progress)
-        bar.addWidget(self.cancel_button)
         bar.addWidget(self.evaluate_button)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -95,31 +93,21 @@ class EvaluationView(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.tasks.latest(TaskKind.EVALUATE) is not None
+        return self.progress.running
 
     def evaluate(self) -> None:
         c = self.state.collection
         if c is None or not len(c):
             self.status.setText("Open an indexed folder first.")
             return
-        labels = analysis.labels_of(c.paths)
-        if not np.any(labels != ""):
+        task = self.session.evaluate(K)
+        if task is None:
             self.status.setText(NO_LABELS)
             return
         self.status.setText(f"Evaluating {self.state.model} on {len(c)} images\u2026")
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-        # No copy: indexing only appends (a new array) or rewrites re-embedded rows, and a
-        # collection-sized copy would double the memory of a large one.
-        task = self.tasks.start(TaskKind.EVALUATE, analysis.evaluate, c.vectors, labels, k=K,
-                                on_progress=self._progress,
-                                on_result=lambda result, source=self._source(): self._evaluated(result, source))
+        self.progress.track(task)
+        task.succeeded.connect(lambda result, source=self._source(): self._evaluated(result, source))
         task.finished.connect(lambda: self._ended(task))
-
-    def _progress(self, done: int, total: int, _message: str) -> None:
-        self.progress.setRange(0, max(total, 0))
-        self.progress.setValue(done)
 
     def _source(self) -> tuple:
         c = self.state.collection
@@ -139,9 +127,6 @@ class EvaluationView(QWidget):
         self.status.setText(text)
 
     def _ended(self, task) -> None:
-        if self.tasks.latest(TaskKind.EVALUATE) is None:
-            self.progress.setVisible(False)
-            self.cancel_button.setVisible(False)
         if task.cancelled and self.result is None:
             self.status.setText("Evaluation cancelled.")
 

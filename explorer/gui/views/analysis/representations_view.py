@@ -11,19 +11,20 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton, QSplitter,
+    QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QPushButton, QSplitter,
     QVBoxLayout, QWidget,
 )
 from superqt.utils import signals_blocked
 
 from ....core import analysis, backbones
-from ....core.indexer import IndexReport, index_folder
+from ....core.indexer import IndexReport
 from ....core.store import indexed_models
 from ...state.named_queries import NamedQueries
-from ...controllers.jobs import EVAL_K, RepresentationResult, represent
+from ...controllers.jobs import EVAL_K, RepresentationResult
 from .representation_side import RepresentationSide
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import TaskKind, Tasks
+from ...controllers.session import Session
+from ..task_progress import TaskProgress
 
 DEBOUNCE_MS = 200
 
@@ -38,10 +39,10 @@ class RepresentationsView(QWidget):
 
     open_requested = Signal(str)  # a representation to show in the window (double-click)
 
-    def __init__(self, analysis_state: NamedQueries, tasks: Tasks, thumbnails: ThumbnailCache,
+    def __init__(self, analysis_state: NamedQueries, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.analysis, self.state, self.tasks = analysis_state, analysis_state.state, tasks
+        self.analysis, self.state, self.session = analysis_state, analysis_state.state, session
         self.results: dict[str, RepresentationResult] = {}  # side letter -> shown result
         self._evaluations: dict[tuple, object] = {}  # (folder, model, size) -> Evaluation
         self._pending = False  # a comparison was asked for while hidden
@@ -66,18 +67,13 @@ class RepresentationsView(QWidget):
         self.index_button = QPushButton("Index with\u2026")
         self.index_button.setToolTip("Index the open folder with the chosen representation, in the background")
         self.index_button.clicked.connect(lambda: self.index_with(self.index_combo.currentText()))
-        self.cancel_button = QPushButton("Cancel", visible=False)
-        self.cancel_button.clicked.connect(lambda: self.tasks.cancel(TaskKind.INDEX_REPRESENTATION))
-        self.progress = QProgressBar(visible=False, textVisible=True)
+        self.progress = TaskProgress("Stop indexing; what is done so far is kept")
         self.index_status = QLabel(wordWrap=True)
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Indexed with</b>"))
         left.addWidget(self.models_list, 1)
         left.addWidget(self.index_combo)
-        row = QHBoxLayout()
-        row.addWidget(self.index_button)
-        row.addWidget(self.cancel_button)
-        left.addLayout(row)
+        left.addWidget(self.index_button)
         left.addWidget(self.progress)
         left.addWidget(self.index_status)
 
@@ -139,7 +135,7 @@ class RepresentationsView(QWidget):
             self.index_combo.addItems(offline)
             if current in offline:
                 self.index_combo.setCurrentText(current)
-        self.index_button.setEnabled(folder is not None and bool(offline) and self.tasks.latest(TaskKind.INDEX_REPRESENTATION) is None)
+        self.index_button.setEnabled(folder is not None and bool(offline) and not self.indexing)
         self.compare_button.setEnabled(bool(indexed))
 
     def _collection_changed(self) -> None:
@@ -150,31 +146,24 @@ class RepresentationsView(QWidget):
         folder = self.state.folder
         if folder is None or not model:
             return
+        task = self.session.index_representation(model)
+        if task is None:
+            return
         self.index_status.setText(f"Indexing with {model}\u2026")
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
+        self.progress.track(task)
         self.index_button.setEnabled(False)
-        task = self.tasks.start(TaskKind.INDEX_REPRESENTATION, index_folder, folder, model,
-                                on_progress=self._index_progress, on_result=self._indexed)
+        task.succeeded.connect(self._indexed)
         task.finished.connect(self._index_ended)
 
     @property
     def indexing(self) -> bool:
-        return self.tasks.latest(TaskKind.INDEX_REPRESENTATION) is not None
-
-    def _index_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(total, 0))
-        self.progress.setValue(done)
-        self.progress.setFormat("%v / %m" if total else message)
+        return self.progress.running
 
     def _indexed(self, report: IndexReport) -> None:
         self.index_status.setText(report.summary().replace(str(report.folder), report.folder.name))
 
     def _index_ended(self) -> None:
         self._evaluations.clear()
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
         self.refresh_models()
 
     # --- side by side ---------------------------------------------------------------------
@@ -218,10 +207,9 @@ class RepresentationsView(QWidget):
             key = (folder, model)
             with_eval = self.evaluate_box.isChecked() and key not in self._evaluations
             side.show_message(f"Computing under {model}\u2026")
-            self.tasks.start(TaskKind.REPRESENT, represent, folder, model, same, used_positives,
-                             used_negatives, self.state.query.negative_weight, state.query.top_k, with_eval,
-                             state.backend, key=letter,
-                             on_result=lambda result, letter=letter, key=key: self._represented(letter, key, result))
+            task = self.session.represent(letter, model, used_positives, used_negatives, with_eval)
+            if task is not None:
+                task.succeeded.connect(lambda result, letter=letter, key=key: self._represented(letter, key, result))
 
     def _represented(self, letter: str, key: tuple, result: RepresentationResult | None) -> None:
         if result is None:

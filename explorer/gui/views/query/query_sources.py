@@ -74,11 +74,4 @@ def classify_paths(paths: Sequence[Path], collection: SearchIndex | None) -> tup
 
 
 def relative_to_collection(path: Path, collection: SearchIndex | None) -> str | None:
-    if collection is None:
-        return None
-    for candidate in (path.absolute(), path.resolve()):
-        try:
-            return candidate.relative_to(collection.folder).as_posix()
-        except ValueError:
-            continue
-    return None
+    return collection.relative_path(path) if collection is not None else None
