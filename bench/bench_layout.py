@@ -99,8 +99,7 @@ def one_run(app: QApplication, n: int, cache: Path, warm_up: bool) -> dict[str, 
     view.resize(900, 700)
     view.show()
     collection = VectorsOnly(clustered_vectors(n), scratch)
-    state.collection = collection  # type: ignore[assignment] (set_collection would also rescore)
-    state.collection_changed.emit()
+    state.set_collection(collection, scratch, "bench")  # type: ignore[arg-type] (vectors, ids, paths suffice)
     app.processEvents()
 
     shown: dict[str, float] = {}

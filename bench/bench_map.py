@@ -88,8 +88,7 @@ def main() -> None:
     view.show()
     app.processEvents()
     collection = FakeCollection(n, 50, rng)
-    state.collection = collection  # set_collection would also rescore: nothing to score here
-    state.collection_changed.emit()
+    state.set_collection(collection, collection.folder, "bench")  # type: ignore[arg-type]
     layout = Layout(collection.ids.copy(), clustered_xy(n, rng))
     rows: list[tuple[str, float]] = []
 

@@ -8,7 +8,7 @@ whenever the collection changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,11 @@ class IndexingStatus:
 
 @dataclass(eq=False)
 class AppState:
-    """Folder, collection, layout, query, selection and indexing status, with change signals."""
+    """Folder, collection, layout, query, selection and indexing status, with change signals.
+
+    Fields are written only by the methods below, each of which emits its signal: a plain
+    assignment from outside raises, so nothing can change the state without the views hearing.
+    """
 
     collection_changed = Signal()  # a different collection object (or None): views reset
     collection_grew = Signal(object)  # rows (np.ndarray) added or re-embedded by indexing
@@ -59,21 +63,34 @@ class AppState:
     backend: str = AUTO  # the inference backend asked for (core.backends)
     backend_in_use: str = ""  # what last ran a forward pass, e.g. "ONNX Runtime (CPU)"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sealed", True)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "_sealed", False) and name in _FIELDS:
+            raise AttributeError(f"AppState.{name} is written by its method (set_collection, select, "
+                                 "set_layout, ...), which tells every view")
+        object.__setattr__(self, name, value)
+
+    def _write(self, **fields: object) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
     # --- collection ------------------------------------------------------------------------
 
     def set_collection(self, collection: SearchIndex | None, folder: Path | None, model: str) -> None:
         old = self.collection
         old_ids = old.ids if old is not None else None
-        self.folder, self.model, self.collection = folder, model, collection
+        self._write(folder=folder, model=model, collection=collection)
         # Keep the selection across a reload of the same folder, by id.
         if old_ids is not None and collection is not None and len(self.selection):
-            self.selection = _remap(self.selection, old_ids, collection.ids)
+            self._write(selection=_remap(self.selection, old_ids, collection.ids))
         else:
-            self.selection = EMPTY_ROWS
+            self._write(selection=EMPTY_ROWS)
         had_filter = self.grid_filter is not None
-        self.grid_filter, self.filter_description = None, ""
+        self._write(grid_filter=None, filter_description="")
         if collection is None:
-            self.layout = None
+            self._write(layout=None)
         with self.query.one_change():  # views reset for the collection, then see its scores
             self.query.rescore(collection.vectors if collection is not None else None)
             self.collection_changed.emit()
@@ -88,12 +105,12 @@ class AppState:
             self.collection_grew.emit(rows)
 
     def set_layout(self, layout: Layout | None) -> None:
-        self.layout = layout
+        self._write(layout=layout)
         self.layout_changed.emit()
 
     def set_layout_refining(self, refining: bool) -> None:
         if refining != self.layout_refining:
-            self.layout_refining = refining
+            self._write(layout_refining=refining)
             self.layout_changed.emit()
 
     # --- selection and grid filter --------------------------------------------------------
@@ -102,30 +119,30 @@ class AppState:
         rows = np.unique(np.asarray(rows, np.int64))
         if np.array_equal(rows, self.selection):
             return
-        self.selection = rows
+        self._write(selection=rows)
         self.selection_changed.emit(source)
 
     def set_filter(self, rows: np.ndarray | None, description: str, source: str) -> None:
-        self.grid_filter = None if rows is None else np.asarray(rows, np.int64)
-        self.filter_description = description if rows is not None else ""
+        self._write(grid_filter=None if rows is None else np.asarray(rows, np.int64),
+                    filter_description=description if rows is not None else "")
         self.filter_changed.emit(source)
 
     # --- indexing status ------------------------------------------------------------------
 
     def set_indexing(self, status: IndexingStatus) -> None:
-        self.indexing = status
+        self._write(indexing=status)
         self.indexing_changed.emit()
 
     # --- inference backend ----------------------------------------------------------------
 
     def set_backend(self, backend: str) -> None:
         if backend != self.backend:
-            self.backend, self.backend_in_use = backend, ""
+            self._write(backend=backend, backend_in_use="")
             self.backend_changed.emit()
 
     def set_backend_in_use(self, description: str) -> None:
         if description and description != self.backend_in_use:
-            self.backend_in_use = description
+            self._write(backend_in_use=description)
             self.backend_changed.emit()
 
     # --- helpers for views ----------------------------------------------------------------
@@ -140,6 +157,9 @@ class AppState:
             return ""
         parts = c.paths[row].split("/")
         return parts[0] if len(parts) > 1 else ""
+
+
+_FIELDS = frozenset(f.name for f in fields(AppState))
 
 
 def _remap(rows: np.ndarray, old_ids: np.ndarray, new_ids: np.ndarray) -> np.ndarray:

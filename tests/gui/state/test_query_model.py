@@ -68,10 +68,17 @@ def test_every_edit_emits_once_with_the_whole_rocchio_query(collection):
 
 
 def test_fields_are_read_only(collection):
+    """Neither the query's fields nor the app state's can be written past their methods."""
     query = QueryModel()
     for field in ("positives", "negatives", "negative_weight", "vector", "scores", "top_k", "generation"):
         with pytest.raises(AttributeError):
             setattr(query, field, None)
+    state = AppState()
+    for field in ("collection", "selection", "layout", "folder", "grid_filter", "indexing", "backend"):
+        with pytest.raises(AttributeError, match="tells every view"):
+            setattr(state, field, None)
+    state.select([3, 1], "test")
+    assert state.selection.tolist() == [1, 3]
 
 
 def test_clear_and_replace_drop_embeddings_in_flight_but_new_positives_keep_the_negatives(collection):
@@ -103,10 +110,14 @@ def test_region_takes_its_examples_place(collection):
 def test_a_growing_collection_shows_its_rows_before_their_scores(collection):
     """AppState.grow: collection_grew's listeners already read scores of every row, and the
     query announces itself once, after them."""
+    class Growing:  # the collection as indexing grows it: its first 5 rows, then all
+        folder, ids, vectors = collection.folder, collection.ids[:5], collection.vectors[:5]
+
+    growing = Growing()
     state = AppState()
-    state.collection = collection  # as the session's first batch does, but with all rows
-    state.query.rescore(collection.vectors[:5])
+    state.set_collection(growing, collection.folder, "lite0")
     state.query.add([QueryExample.of_row(collection, 0)])
+    growing.ids, growing.vectors = collection.ids, collection.vectors
     order = []
     state.collection_grew.connect(lambda rows: order.append(("grew", len(state.query.scores))))
     state.query.changed.connect(lambda: order.append(("query", len(state.query.scores))))
