@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core import analysis
+from ..plots import themed_plot
 from ...state.named_queries import CURRENT, NamedQueries
 from ...controllers.thumbnails import ThumbnailCache
 
@@ -94,14 +95,9 @@ class CompareView(QWidget):
         self.spin_a.valueChanged.connect(lambda v: self._threshold_moved(self.line_a, v))
         self.spin_b.valueChanged.connect(lambda v: self._threshold_moved(self.line_b, v))
 
-        self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+        self.plot = themed_plot(self)  # its axes are named after the two queries
         item = self.plot.getPlotItem()
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).setPen(text)
-            item.getAxis(axis).setTextPen(text)
         item.showGrid(x=True, y=True, alpha=0.12)
-        item.hideButtons()
-        item.setMenuEnabled(False)
         self.diagonal = pg.InfiniteLine((0, 0), angle=45, pen=pg.mkPen(text, width=1, style=Qt.PenStyle.DashLine))
         self.diagonal.setToolTip("Equal similarity to A and B")
         item.addItem(self.diagonal)

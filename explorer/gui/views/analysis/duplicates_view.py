@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
     QVBoxLayout, QWidget,
@@ -22,6 +22,7 @@ from superqt.utils import signals_blocked
 
 from ....core import analysis
 from ....core.export import write_groups_json
+from ..plots import accent_fill, themed_plot
 from ...state.app_state import AppState
 from ...controllers.session import Session
 from ...controllers.thumbnails import ThumbnailCache
@@ -54,8 +55,6 @@ class DuplicatesView(QWidget):
         thumbnails.ready.connect(self._thumbnails_ready)
 
     def _build(self) -> None:
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.WindowText)
         self.compute_button = QPushButton("Find near-duplicates")
         self.compute_button.setToolTip("Each image's similarity to its nearest other image, over the collection")
         self.compute_button.clicked.connect(self.compute)
@@ -76,19 +75,9 @@ class DuplicatesView(QWidget):
         bar.addWidget(self.progress)
         bar.addWidget(self.export_button)
 
-        self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+        self.plot = themed_plot(self, "similarity to the nearest other image", "images", zoom_x_only=True)
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "similarity to the nearest other image", color=text.name())
-        item.setLabel("left", "images", color=text.name())
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).setPen(text)
-            item.getAxis(axis).setTextPen(text)
-        item.setMouseEnabled(x=True, y=False)
-        item.hideButtons()
-        item.setMenuEnabled(False)
-        accent = QColor(palette.color(QPalette.ColorRole.Highlight))
-        fill = QColor(accent)
-        fill.setAlpha(140)
+        accent, fill = accent_fill(self)
         self.curve = item.plot([0.0, 1.0], [0], stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(accent))
         self.line = pg.InfiniteLine(DEFAULT_THRESHOLD, angle=90, movable=True,
                                     pen=pg.mkPen(THRESHOLD_COLOUR, width=2), label="{value:.3f}",

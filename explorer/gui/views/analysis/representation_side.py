@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ....core import analysis
 from ....core.analysis import Evaluation
+from ..plots import accent_fill, themed_plot
 from ...controllers.jobs import RepresentationResult
 from ...controllers.thumbnails import ThumbnailCache
 
@@ -34,24 +35,13 @@ class RepresentationSide(QWidget):
         self.letter, self.thumbnails = letter, thumbnails
         self.result: RepresentationResult | None = None
         self._items: dict[str, QListWidgetItem] = {}
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.WindowText)
         self.title = QLabel(f"<b>{letter}</b>")
         self.evaluation_label = QLabel(wordWrap=True, objectName="representationEvaluation")
         self.evaluation_label.setToolTip("The representation's retrieval quality over the whole "
                                          "collection, every labelled image as a query (as `explorer eval`)")
-        self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+        self.plot = themed_plot(self, "cosine similarity", zoom_x_only=True)
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "cosine similarity", color=text.name())
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).setPen(text)
-            item.getAxis(axis).setTextPen(text)
-        item.hideButtons()
-        item.setMenuEnabled(False)
-        item.setMouseEnabled(x=True, y=False)
-        accent = QColor(palette.color(QPalette.ColorRole.Highlight))
-        fill = QColor(accent)
-        fill.setAlpha(140)
+        accent, fill = accent_fill(self)
         self.curve = item.plot([0.0, 1.0], [0], stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(accent))
         self.cutoff = pg.InfiniteLine(angle=90, pen=pg.mkPen(QColor(230, 120, 0), width=2, style=Qt.PenStyle.DashLine))
         item.addItem(self.cutoff)

@@ -20,6 +20,7 @@ from superqt.utils import signals_blocked
 
 from ....core import analysis
 from ....core.analysis import SimilarityHistogram
+from ..plots import themed_plot
 from ...controllers.session import Session
 from ...state.app_state import AppState
 
@@ -87,9 +88,7 @@ class HistogramView(QWidget):
     # --- construction ---------------------------------------------------------------------
 
     def _build(self) -> None:
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.WindowText)
-        accent = palette.color(QPalette.ColorRole.Highlight)
+        accent = self.palette().color(QPalette.ColorRole.Highlight)
 
         self.range_label = QLabel()
         self.select_button = QPushButton("Select range")
@@ -109,18 +108,9 @@ class HistogramView(QWidget):
         bar.addWidget(self.select_button)
         bar.addWidget(self.clear_button)
 
-        self.plot = pg.PlotWidget(viewBox=_BrushViewBox(self._brushed),
-                                  background=palette.color(QPalette.ColorRole.Base))
+        self.plot = themed_plot(self, "cosine similarity", "images", _BrushViewBox(self._brushed), zoom_x_only=True)
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "cosine similarity", color=text.name())
-        item.setLabel("left", "images", color=text.name())
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).setPen(text)
-            item.getAxis(axis).setTextPen(text)
         item.showGrid(x=False, y=True, alpha=0.15)
-        item.setMouseEnabled(x=True, y=False)  # wheel zooms the similarity axis only
-        item.hideButtons()
-        item.setMenuEnabled(False)
         item.getViewBox().setAutoVisible(y=True)
         item.getViewBox().setLimits(yMin=0)
         fill = QColor(accent)
