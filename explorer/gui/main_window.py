@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent,
-    QIcon, QKeySequence,
+    QFileOpenEvent, QIcon, QKeySequence,
 )
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
@@ -55,6 +55,12 @@ def settings() -> QSettings:
     return QSettings("Explorer", name if name.startswith("Explorer") else "Explorer")
 
 
+def _recent_folders() -> list[str]:
+    """The remembered folders, newest first (QSettings returns one as a plain string)."""
+    recent = settings().value("recent", []) or []
+    return [recent] if isinstance(recent, str) else [str(f) for f in recent]  # type: ignore[attr-defined]
+
+
 def _format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -90,7 +96,7 @@ class FolderOpenRequests(QObject):
         self.window = window
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.FileOpen and Path(event.file()).is_dir():
+        if isinstance(event, QFileOpenEvent) and Path(event.file()).is_dir():
             self.window.open_folder(event.file())
             return True
         return False
@@ -144,9 +150,12 @@ class MainWindow(QMainWindow):
         self.compare = CompareView(self.named_queries, thumbnails)
         self.evaluation = EvaluationView(state, session)
         self.representations = RepresentationsView(self.named_queries, session, thumbnails)
-        self.representations.open_requested.connect(
-            lambda model: state.folder is not None and session.open_folder(state.folder, model))
+        self.representations.open_requested.connect(self._open_representation)
         self.duplicates = DuplicatesView(state, session, thumbnails)
+
+    def _open_representation(self, model: str) -> None:
+        if self.state.folder is not None:
+            self.session.open_folder(self.state.folder, model)
 
     def _build_docks(self) -> None:
         """Every dock in its default place; the layout the user left (restoreState, later)
@@ -299,16 +308,14 @@ class MainWindow(QMainWindow):
 
     def _remember_folder(self, folder: Path) -> None:
         s = settings()
-        recent = [str(folder)] + [f for f in (s.value("recent", []) or []) if f != str(folder)]
+        recent = [str(folder)] + [f for f in _recent_folders() if f != str(folder)]
         s.setValue("recent", recent[:MAX_RECENT])
         s.setValue("last_folder", str(folder))
         self._refresh_recent_menu()
 
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
-        recent = settings().value("recent", []) or []
-        if isinstance(recent, str):
-            recent = [recent]
+        recent = _recent_folders()
         for folder in recent:
             action = self.recent_menu.addAction(folder)
             action.triggered.connect(lambda *_, f=folder: self.open_folder(f))
@@ -322,14 +329,15 @@ class MainWindow(QMainWindow):
         # panel takes them itself): a thumbnail let go over the grid must not become a query.
         return local_files(event.mimeData()) if event.source() is None else []
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+    def dragEnterEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt's name)
         if self._dropped_paths(event):
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
         else:
             event.ignore()
 
-    dragMoveEvent = dragEnterEvent
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         """A folder from the file manager opens; image files become query examples, as on the
@@ -470,7 +478,7 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         if layout is not None:
             self.restoreState(layout)
-        self.grid.set_thumbnail_size(int(s.value("thumbnail_size", self.grid.thumbnail_size())))
+        self.grid.set_thumbnail_size(int(str(s.value("thumbnail_size", self.grid.thumbnail_size()))))
         self.set_backend(str(s.value("backend", backends.AUTO)))
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -108,11 +108,11 @@ class ExportActions(QObject):
         return self.parent_widget
 
     def _ask_list(self, what: str) -> None:
-        target, chosen = QFileDialog.getSaveFileName(self._parent(), f"Export {WHAT[what]}",
-                                                     f"{what}.csv", LIST_FILTERS)
-        if not target:
+        chosen_name, chosen = QFileDialog.getSaveFileName(self._parent(), f"Export {WHAT[what]}",
+                                                          f"{what}.csv", LIST_FILTERS)
+        if not chosen_name:
             return
-        target = Path(target)
+        target = Path(chosen_name)
         if not target.suffix:
             target = target.with_suffix(".json" if "json" in chosen.lower() else ".csv")
         try:

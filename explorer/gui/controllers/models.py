@@ -111,4 +111,4 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
         embedded = embed_query_images(model, [p for _, p in to_embed])
         for (position, _), vector in zip(to_embed, embedded):
             vectors[position] = vector
-    return np.stack(vectors).astype(np.float32)
+    return np.stack([v for v in vectors if v is not None]).astype(np.float32)  # every one is set by now

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,7 @@ class Session(QObject):
         ids, paths, vectors = batch
         state = self.state
         if state.collection is None:  # first batch of a never-indexed folder
+            assert state.folder is not None, "indexing runs on the open folder"
             index = open_index(state.folder, state.model)
             if index is None:
                 return
@@ -177,7 +179,7 @@ class Session(QObject):
         # Reload once: removals, and the saved HNSW graph, only show in a fresh snapshot.
         if report.embedded or report.removed or self.state.collection is None:
             self.tasks.start(TaskKind.OPEN, open_with_layout, self.state.folder, self.state.model, True,
-                             on_result=lambda opened: opened and self._show(*opened))
+                             on_result=lambda opened: self._show(*opened) if opened else None)
 
     def _indexing_ended(self, *_) -> None:
         status = self.state.indexing
@@ -210,7 +212,11 @@ class Session(QObject):
 
         task = self.tasks.start(TaskKind.LAYOUT, compute, on_result=lambda layout: self._layout_ready(collection, layout))
         self.state.set_layout_refining(True)
-        task.finished.connect(lambda: self.tasks.latest(TaskKind.LAYOUT) or self.state.set_layout_refining(False))
+        task.finished.connect(self._layout_task_ended)
+
+    def _layout_task_ended(self) -> None:
+        if self.tasks.latest(TaskKind.LAYOUT) is None:  # not superseded by a newer layout task
+            self.state.set_layout_refining(False)
 
     _quick_layout_ready = Signal(object)  # (collection, Layout), emitted on the layout worker
 
@@ -272,18 +278,21 @@ class Session(QObject):
         """Put the region of an example's image (cropped and embedded, explain.region_vector) in
         the example's place."""
         model_name, backend = self.state.model or DEFAULT_MODEL, self.state.backend
+        path = example.path
+        if path is None:
+            raise ValueError("a region is picked on an image file")
 
         def embed() -> QueryExample:
             if not is_registered(model_name):
                 raise ValueError(imported_problem(model_name))
-            vector = region_vector(loaded_model(model_name, backend), example.path, region, "crop")
-            crop = crop_region(example.path, region)
-            return QueryExample(f"{example.path.name} (region)", vector, None, images.thumbnail_jpeg(crop))
+            vector = region_vector(loaded_model(model_name, backend), path, region, "crop")
+            crop = crop_region(path, region)
+            return QueryExample(f"{path.name} (region)", vector, None, images.thumbnail_jpeg(crop))
 
-        def replace(region_example: QueryExample) -> None:
+        def put_in_place(region_example: QueryExample) -> None:
             self.state.query.substitute(example, region_example)
 
-        return self.tasks.start(TaskKind.REGION, embed, on_result=replace)
+        return self.tasks.start(TaskKind.REGION, embed, on_result=put_in_place)
 
     def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
                          ) -> tuple[list[QueryExample], list[str], str]:
@@ -293,12 +302,12 @@ class Session(QObject):
         row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
         examples, problems = [], []
         for source, name in zip(sources, names):
-            row = row_of.get(collection.relative_path(source)) if isinstance(source, Path) and collection else None
-            if row is None:
+            relative = collection.relative_path(source) if isinstance(source, Path) and collection else None
+            row = row_of.get(relative) if relative is not None else None
+            if collection is None or row is None:
                 problems.append(f"{name}: {imported_problem(model_name)}")
                 continue
-            examples.append(QueryExample(name, collection.vectors[row].copy(), Path(source),
-                                         collection.collection.thumbnails.get(collection.paths[row])))
+            examples.append(replace(QueryExample.of_row(collection, row), name=name))
         return examples, problems, ""
 
     def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:

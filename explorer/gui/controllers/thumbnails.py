@@ -9,6 +9,7 @@ QImage -> QPixmap step runs on the GUI thread.
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -36,7 +37,7 @@ def _load(store_path: Path, folder: Path, paths: list[str]) -> list[tuple[str, Q
                     data = images.thumbnail_jpeg(images.load_rgb(folder / path, min_side=256))
                 except images.ImageError:
                     continue
-            image = QImage.fromData(data, "JPEG")
+            image = QImage.fromData(data, "JPEG")  # type: ignore[arg-type]  # PySide6 takes a str here
             if not image.isNull():
                 out.append((path, image))
     finally:
@@ -95,7 +96,7 @@ class ThumbnailCache(QObject):
             chunk = wanted[start:start + BATCH]
             self._in_flight.update(chunk)
             self.tasks.start(TaskKind.THUMBNAILS, _load, store, folder, chunk,
-                             on_result=lambda result, f=folder, c=chunk: self._arrived(f, c, result))
+                             on_result=partial(self._arrived, folder, chunk))
 
     def _arrived(self, folder: Path, asked: list[str], loaded: list[tuple[str, QImage]]) -> None:
         self._in_flight.difference_update(asked)

@@ -36,9 +36,9 @@ class QueryExample:
     @classmethod
     def of_row(cls, collection: SearchIndex, row: int) -> QueryExample:
         """An indexed image as an example: its stored vector (a copy), no model work."""
-        path = collection.paths[row]
+        path, thumbnails = collection.paths[row], collection.collection.thumbnails
         return cls(Path(path).name, collection.vectors[row].copy(), collection.folder / path,
-                   collection.collection.thumbnails.get(path))
+                   thumbnails.get(path) if thumbnails is not None else None)
 
 
 def _last(_: tuple, latest: tuple) -> tuple:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ....core import analysis, backbones
+from ....core.analysis import Evaluation
 from ....core.indexer import IndexReport
 from ....core.store import indexed_models
 from ...state.named_queries import NamedQueries
@@ -44,7 +45,7 @@ class RepresentationsView(QWidget):
         super().__init__(parent)
         self.analysis, self.state, self.session = analysis_state, analysis_state.state, session
         self.results: dict[str, RepresentationResult] = {}  # side letter -> shown result
-        self._evaluations: dict[tuple, object] = {}  # (folder, model, size) -> Evaluation
+        self._evaluations: dict[tuple, Evaluation] = {}  # (folder, model, size) -> Evaluation
         self._pending = False  # a comparison was asked for while hidden
         self._build(thumbnails)
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self._auto_compare)

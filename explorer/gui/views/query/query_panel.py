@@ -56,7 +56,7 @@ class QueryPanel(QWidget):
         self._placeholder_icon = QIcon(self._placeholder)
         self._icons: dict[str, QIcon] = {}  # relative path -> square result icon
         # Extra entries of the results' context menu: (text, callback(rows)); see add_result_action.
-        self._result_actions: list[tuple[str, Callable[[list[int]], None]]] = []
+        self._result_actions: list[tuple[str, Callable[[list[int]], object]]] = []
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=0, timeout=self._refresh)
         self._message_timer = QTimer(self, singleShot=True, timeout=lambda: self._say(""))
@@ -137,7 +137,7 @@ class QueryPanel(QWidget):
         layout = self.layout()
         layout.insertWidget(layout.indexOf(self.drop_area) + 1, widget)
 
-    def add_result_action(self, text: str, callback: Callable[[list[int]], None]) -> None:
+    def add_result_action(self, text: str, callback: Callable[[list[int]], object]) -> None:
         """Offer `callback(rows)` in the results' context menu, for the clicked or selected results."""
         self._result_actions.append((text, callback))
 

@@ -59,7 +59,7 @@ def classify_paths(paths: Sequence[Path], collection: SearchIndex | None) -> tup
             problems.append(f"{path}: no such file")
             continue
         relative = relative_to_collection(path, collection)
-        if relative is not None:
+        if relative is not None and collection is not None:
             if row_of is None:  # O(n) once per drop: ~10 ms at 100k images
                 row_of = {p: r for r, p in enumerate(collection.paths)}
             row = row_of.get(relative)

@@ -34,11 +34,11 @@ class ResultList(QListWidget):
 
     def __init__(self, state: AppState):
         super().__init__(objectName="queryResults")
-        self.state = state
+        self.app_state = state  # not `state`: QAbstractItemView.state() is a method
 
     def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData:
         mime = QMimeData()
-        paths = (self.state.path_of(item.data(ROW_ROLE)) for item in items)
+        paths = (self.app_state.path_of(item.data(ROW_ROLE)) for item in items)
         mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths if p is not None])
         return mime
 
