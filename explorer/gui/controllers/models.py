@@ -1,8 +1,8 @@
 """Worker-side helpers: models kept loaded, outside images embedded.
 
 The one cache of loaded models in the app, keyed by representation and backend: the session's
-queries and the analysis views (compare representations) share it. Only ever called on worker
-threads (through Tasks.start), except `cached_model`, which never loads.
+queries, its comparison of representations and the negative examples strip share it. Only ever
+called on worker threads (through Tasks.start), except `cached_model`, which never loads.
 """
 
 from __future__ import annotations
