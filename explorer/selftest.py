@@ -79,7 +79,7 @@ def _run(say: Callable[[str], None]) -> None:
         query = sample.joinpath(*QUERY)
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(query))])
-        panel = window.query_panel
+        panel = window.query_view
         centre = panel.rect().center()
         enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier)

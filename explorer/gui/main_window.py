@@ -40,9 +40,9 @@ from .views.grid.why_similar import show_why_similar
 from .views.histogram.histogram_overlay import HistogramOverlay
 from .views.histogram.histogram_view import HistogramView
 from .views.map.map_view import MapView
-from .views.query.named_queries_panel import NamedQueriesPanel
-from .views.query.negative_examples import NegativeExamplesStrip
-from .views.query.query_panel import QueryPanel
+from .views.query.named_queries_view import NamedQueriesView
+from .views.query.negative_examples_view import NegativeExamplesView
+from .views.query.query_view import QueryView
 from .views.query.query_sources import local_files
 
 log = logging.getLogger(__name__)
@@ -137,16 +137,16 @@ class MainWindow(QMainWindow):
         state, session, tasks, thumbnails = self.state, self.session, self.tasks, self.thumbnails
         self.grid = GridView(state, session, thumbnails)
         self.map = MapView(state, session, thumbnails)
-        self.query_panel = QueryPanel(state, session, thumbnails)
-        self.negatives = NegativeExamplesStrip(state, tasks, thumbnails)
+        self.query_view = QueryView(state, session, thumbnails)
+        self.negatives = NegativeExamplesView(state, tasks, thumbnails)
         self.negatives.problem.connect(lambda message: self.show_error("Negative examples", message))
-        self.query_panel.add_section(self.negatives)
-        self.query_panel.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
-        self.query_panel.add_result_action("Add as negative example", self.negatives.add_rows)
+        self.query_view.add_section(self.negatives)
+        self.query_view.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
+        self.query_view.add_result_action("Add as negative example", self.negatives.add_rows)
         self.histograms = HistogramView(state, session)
         self.overlay = HistogramOverlay(self.histograms, self.named_queries)
-        self.named_queries_panel = NamedQueriesPanel(self.named_queries)
-        self.named_queries_panel.problem.connect(lambda message: self.show_error("Named queries", message))
+        self.named_queries_view = NamedQueriesView(self.named_queries)
+        self.named_queries_view.problem.connect(lambda message: self.show_error("Named queries", message))
         self.compare = CompareView(self.named_queries, thumbnails)
         self.evaluation = EvaluationView(state, session)
         self.representations = RepresentationsView(self.named_queries, session, thumbnails)
@@ -163,13 +163,13 @@ class MainWindow(QMainWindow):
         area = Qt.DockWidgetArea
         self.setCentralWidget(self.grid)
         self.map_dock = self._dock("Map", self.map, area.RightDockWidgetArea)
-        self.query_dock = self._dock("Query", self.query_panel, area.LeftDockWidgetArea)
+        self.query_dock = self._dock("Query", self.query_view, area.LeftDockWidgetArea)
         self.histogram_dock = self._dock("Similarity distribution", self.histograms, area.BottomDockWidgetArea)
         # The named queries beside the distribution plot, whose overlay their checkboxes drive
         # (the query dock on the left has no height to spare); the analysis views as its tabs.
-        self.named_queries_dock = self._dock("Named queries", self.named_queries_panel, area.BottomDockWidgetArea)
+        self.named_queries_dock = self._dock("Named queries", self.named_queries_view, area.BottomDockWidgetArea)
         self.splitDockWidget(self.histogram_dock, self.named_queries_dock, Qt.Orientation.Horizontal)
-        self.resizeDocks([self.named_queries_dock], [self.named_queries_panel.sizeHint().width()],
+        self.resizeDocks([self.named_queries_dock], [self.named_queries_view.sizeHint().width()],
                          Qt.Orientation.Horizontal)
         self.compare_dock, self.evaluation_dock, self.representations_dock, self.duplicates_dock = (
             self._dock(title, widget, area.BottomDockWidgetArea, scrolled=True) for title, widget in (
@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, parent=self)
 
         query_menu = menus[MenuId.QUERY]
-        add_action(query_menu, "&Paste image as query", self.query_panel.paste, QKeySequence.StandardKey.Paste,
+        add_action(query_menu, "&Paste image as query", self.query_view.paste, QKeySequence.StandardKey.Paste,
                    "Use the image on the clipboard as a query example", self)
         add_action(query_menu, "&Clear query", self.state.query.clear, "Ctrl+Shift+X", parent=self)
         query_menu.addSeparator()
@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
             self.open_folder(paths[0])
         else:
             self.query_dock.show()
-            self.query_panel.add_paths(paths)
+            self.query_view.add_paths(paths)
 
     # --- state observers ------------------------------------------------------------------
 

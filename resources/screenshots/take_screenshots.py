@@ -72,7 +72,7 @@ def main(out: Path) -> None:
     photo = sample / "cat" / "cat-original.jpg"
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo))])
-    panel = window.query_panel
+    panel = window.query_view
     centre = panel.rect().center()
     for event in (QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                   Qt.KeyboardModifier.NoModifier),

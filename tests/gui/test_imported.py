@@ -38,7 +38,7 @@ def test_an_imported_representation_works_in_the_window(qtbot, window, indexed_f
     wait_until_ready(qtbot, window)  # the map too
     state = window.state
     assert len(state.collection) == 28 and len(state.layout.ids) == 28
-    assert "was imported, and outside images cannot be embedded" in window.query_panel.hint.text()
+    assert "was imported, and outside images cannot be embedded" in window.query_view.hint.text()
     assert not [w for w in window.findChildren(QMessageBox) if w.objectName() == "errorDialog" and w.isVisible()]
 
     window.session.query_by_rows(rows_by_name(state, "cat-flip.jpg"))

@@ -138,7 +138,7 @@ def test_export_menu_lists_and_pictures(qtbot, ready_window, tmp_path):
         assert not_blank(tmp_path / f"{name}.png"), name
 
     ready_window.resize(1500, 1000)
-    panels.named_queries_panel.save_current("cats")
+    panels.named_queries_view.save_current("cats")
     ready_window.histogram_dock.raise_()
     qtbot.wait(300)
     assert ready_window.grab().save("/tmp/issue4-window.png")

@@ -43,7 +43,7 @@ def numpy_ap(scores, relevant, exclude, k):
 
 
 def test_save_rename_delete_and_make_current(qtbot, ready_window, panels):
-    state, named, book_panel = ready_window.state, panels.named_queries, panels.named_queries_panel
+    state, named, book_panel = ready_window.state, panels.named_queries, panels.named_queries_view
     assert book_panel.hint.isVisible() and not book_panel.save_button.isEnabled()
     rows = query(qtbot, ready_window, "cat-original.jpg", "cat-gray.jpg")
     assert book_panel.save_button.isEnabled()
@@ -99,7 +99,7 @@ def test_named_queries_round_trip_through_the_collection(qtbot, ready_window, pa
     assert len(reread.negatives) == 1 and reread.negative_weight == 0.75
     for name, vector in before.items():
         np.testing.assert_allclose(named.book.get(name).vector(), vector, atol=1e-6)
-    assert [panels.named_queries_panel.list.item(i).text() for i in range(2)] == ["coffee not cat", "rockets"]
+    assert [panels.named_queries_view.list.item(i).text() for i in range(2)] == ["coffee not cat", "rockets"]
 
 
 def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
@@ -142,7 +142,7 @@ def test_negative_examples_make_the_rocchio_query(qtbot, ready_window, panels):
 
 
 def test_results_menu_offers_negative(qtbot, ready_window, panels):
-    panel = ready_window.query_panel
+    panel = ready_window.query_view
     query(qtbot, ready_window, "cat-original.jpg")
     actions = dict(panel._result_actions)
     assert "Add as negative example" in actions

@@ -63,7 +63,7 @@ def test_index_with_another_representation_then_compare(qtbot, ready_window, pan
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(outside, quality=90)
     rows = rows_by_name(state, "cat-original.jpg", "cat-gray.jpg")
     ready_window.session.query_by_rows(rows)
-    ready_window.query_panel.add_paths([outside])
+    ready_window.query_view.add_paths([outside])
     qtbot.waitUntil(lambda: len(state.query.positives) == 3, timeout=60_000)
 
     view.combo_a.setCurrentText("efficientnet-lite0")

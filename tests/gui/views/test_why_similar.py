@@ -19,7 +19,7 @@ def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, win
     state = window.state
     window.session.query_by_rows(rows_by_name(state, "cat-original.jpg", "cat-gray.jpg"))
     [row] = rows_by_name(state, "cat-flip.jpg")
-    actions = [text for text, _ in window.query_panel._result_actions]
+    actions = [text for text, _ in window.query_view._result_actions]
     assert "Why similar?" in actions
     dialog = show_why_similar(window, row)
     qtbot.waitUntil(dialog.ready, timeout=120_000)
@@ -71,7 +71,7 @@ def test_query_by_a_region_drawn_on_an_example(qtbot, window, indexed_folder, li
     embedding.remember_model(lite0)
     window.open_folder(indexed_folder)
     wait_until_ready(qtbot, window, layout=False)
-    state, panel = window.state, window.query_panel
+    state, panel = window.state, window.query_view
     window.session.query_by_rows(rows_by_name(state, "astronaut-original.jpg"))
     qtbot.waitUntil(lambda: len(panel._tiles) == 1, timeout=5_000)
     assert panel._tiles[0].region.toolTip().startswith("Query by a region")

@@ -22,7 +22,7 @@ from ....core.indexer import IndexReport
 from ....core.store import indexed_models
 from ...state.named_queries import NamedQueries
 from ...controllers.jobs import EVAL_K, RepresentationResult
-from .representation_side import RepresentationSide
+from .representation_side_view import RepresentationSideView
 from ...controllers.thumbnails import ThumbnailCache
 from ...controllers.session import Session
 from ..task_progress import TaskProgress
@@ -96,8 +96,8 @@ class RepresentationsView(QWidget):
         choose.addWidget(self.combo_b, 1)
         choose.addWidget(self.evaluate_box)
         choose.addWidget(self.compare_button)
-        self.side_a = RepresentationSide("A", thumbnails)
-        self.side_b = RepresentationSide("B", thumbnails)
+        self.side_a = RepresentationSideView("A", thumbnails)
+        self.side_b = RepresentationSideView("B", thumbnails)
         sides = QSplitter()
         sides.addWidget(self.side_a)
         sides.addWidget(self.side_b)

@@ -23,7 +23,7 @@ from superqt.utils import signals_blocked
 from ....core import analysis
 from ...state.named_queries import CURRENT, NamedQueries
 from .histogram_view import HistogramView
-from ..query.named_queries_panel import swatch
+from ..query.named_queries_view import swatch
 
 SAME_LABEL_COLOUR = QColor(30, 150, 70)
 OTHER_LABEL_COLOUR = QColor(150, 150, 150)

@@ -27,7 +27,7 @@ def describe_evaluation(evaluation: Evaluation | None) -> str:
             f"\u00b7 recall@1 {o.recall_at_1:.3f} ({o.queries} queries)")
 
 
-class RepresentationSide(QWidget):
+class RepresentationSideView(QWidget):
     """Shows one RepresentationResult: title, histogram, nearest images, eval numbers."""
 
     def __init__(self, letter: str, thumbnails: ThumbnailCache, parent: QWidget | None = None):

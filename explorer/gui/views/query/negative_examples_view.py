@@ -30,7 +30,7 @@ WEIGHT_STEPS = 100  # slider ticks per 1.0 of weight
 MAX_WEIGHT = 2.0
 
 
-class NegativeExamplesStrip(QFrame):
+class NegativeExamplesView(QFrame):
     """Negative examples of the current query, and their Rocchio weight."""
 
     problem = Signal(str)

@@ -29,7 +29,7 @@ from ...state.app_state import AppState
 from ...state.query import QueryExample
 from ...controllers.thumbnails import ThumbnailCache
 
-__all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryPanel", "classify_paths", "paths_in_text",
+__all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryView", "classify_paths", "paths_in_text",
            "png_bytes"]  # the helpers moved to query_sources / query_tiles; importable here as before
 
 SOURCE = "query"
@@ -39,7 +39,7 @@ IMPORTED_HINT = ("Right-click an image > Query by this image, or drop images of 
                  "representation was imported, and outside images cannot be embedded under it")
 
 
-class QueryPanel(QWidget):
+class QueryView(QWidget):
     """Examples of the current query (drop / paste target) above its top-K results."""
 
     def __init__(self, state: AppState, session: Session, thumbnails: ThumbnailCache,

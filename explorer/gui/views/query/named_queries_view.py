@@ -25,7 +25,7 @@ def swatch(colour: str, side: int = 14) -> QIcon:
     return QIcon(pixmap)
 
 
-class NamedQueriesPanel(QWidget):
+class NamedQueriesView(QWidget):
     """Named queries of the open collection, persisted with it by NamedQueries."""
 
     problem = Signal(str)

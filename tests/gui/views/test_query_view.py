@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox
 from explorer.core import analysis
 from explorer.resources import sample_folder
 from explorer.gui.controllers import models as embedding
-from explorer.gui.views.query.query_panel import EMPTY_HINT, classify_paths, paths_in_text
+from explorer.gui.views.query.query_view import EMPTY_HINT, classify_paths, paths_in_text
 from gui_helpers import rows_by_name, wait_until_ready
 
 SCREENSHOT = Path("/tmp/query.png")
@@ -55,7 +55,7 @@ def outside_cat(tmp_path: Path) -> Path:
 
 def wait_settled(qtbot, win) -> None:
     """Examples embedded and every view refreshed (refreshes are coalesced to the next turn)."""
-    panel = win.query_panel
+    panel = win.query_view
     qtbot.waitUntil(lambda: not panel.embedding, timeout=60_000)
     qtbot.wait(20)
 
@@ -75,7 +75,7 @@ def win(ready_window, lite0):
 
 
 def test_empty_panel_says_what_to_do(window):
-    panel = window.query_panel
+    panel = window.query_view
     assert panel.hint.text() == EMPTY_HINT and panel.hint.isVisible() and not panel.scroll.isVisible()
     assert panel.results.count() == 0 and not panel.clear_button.isEnabled()
     assert not drop(panel, QMimeData())  # nothing to use: the drag is refused
@@ -84,7 +84,7 @@ def test_empty_panel_says_what_to_do(window):
 
 
 def test_drop_outside_file_embeds_it_and_results_match_core(qtbot, win, tmp_path):
-    state, panel = win.state, win.query_panel
+    state, panel = win.state, win.query_view
     photo = outside_cat(tmp_path)
     assert drop(panel, file_mime(photo))
     qtbot.waitUntil(lambda: len(state.query.positives) == 1, timeout=60_000)
@@ -123,7 +123,7 @@ def test_drop_outside_file_embeds_it_and_results_match_core(qtbot, win, tmp_path
 
 
 def test_drop_grid_image_uses_its_vector_without_the_model(qtbot, ready_window, monkeypatch):
-    state, panel, session = ready_window.state, ready_window.query_panel, ready_window.session
+    state, panel, session = ready_window.state, ready_window.query_view, ready_window.session
     monkeypatch.setattr(session, "query_by_files", lambda *a, **k: pytest.fail("no embedding expected"))
     [row] = rows_by_name(state, "cat-flip.jpg")
     path = state.collection.folder / state.collection.paths[row]
@@ -139,7 +139,7 @@ def test_drop_grid_image_uses_its_vector_without_the_model(qtbot, ready_window, 
 
 
 def test_unusable_drops_show_an_error_and_the_app_keeps_working(qtbot, win, tmp_path):
-    state, panel = win.state, win.query_panel
+    state, panel = win.state, win.query_view
     fake = tmp_path / "notes.jpg"
     fake.write_text("this is not a photograph")
     with qtbot.waitSignal(win.session.query_failed, timeout=60_000) as failed:
@@ -164,7 +164,7 @@ def test_unusable_drops_show_an_error_and_the_app_keeps_working(qtbot, win, tmp_
 
 
 def test_paste_image_and_paste_file_path(qtbot, win, tmp_path):
-    state, panel = win.state, win.query_panel
+    state, panel = win.state, win.query_view
     clipboard = QApplication.clipboard()
     image = QImage(str(outside_cat(tmp_path)))
     assert not image.isNull()
@@ -190,7 +190,7 @@ def test_paste_image_and_paste_file_path(qtbot, win, tmp_path):
 
 
 def test_remove_example_clear_and_top_k(qtbot, ready_window):
-    state, panel = ready_window.state, ready_window.query_panel
+    state, panel = ready_window.state, ready_window.query_view
     cat, rocket = rows_by_name(state, "cat-original.jpg", "rocket-original.jpg")
     ready_window.session.query_by_rows([cat, rocket])
     qtbot.wait(20)
@@ -217,7 +217,7 @@ def test_remove_example_clear_and_top_k(qtbot, ready_window):
 
 
 def test_clicking_a_result_selects_it_and_double_click_adds_it(qtbot, ready_window):
-    state, panel = ready_window.state, ready_window.query_panel
+    state, panel = ready_window.state, ready_window.query_view
     [cat] = rows_by_name(state, "cat-original.jpg")
     ready_window.session.query_by_rows([cat])
     qtbot.wait(20)
@@ -268,7 +268,7 @@ def test_files_dropped_anywhere_on_the_window(qtbot, win, tmp_path):
     path = state.collection.folder / state.collection.paths[row]
     assert drop(grid_viewport, file_mime(path))  # the grid ignores it, the window takes it
     assert [e.path for e in state.query.positives] == [path]
-    qtbot.waitUntil(lambda: win.query_panel.result_paths()[:1] == [state.collection.paths[row]])
+    qtbot.waitUntil(lambda: win.query_view.result_paths()[:1] == [state.collection.paths[row]])
 
     other = tmp_path / "other photos"
     other.mkdir()
