@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent,
-    QFileOpenEvent, QIcon, QKeySequence,
+    QFileOpenEvent, QIcon, QKeySequence, QShowEvent,
 )
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
@@ -116,8 +116,8 @@ class MainWindow(QMainWindow):
         self.named_queries.problem.connect(lambda message: self.show_error("Named queries", message))
 
         self._build_views()
-        self._build_docks()
         self._build_status_bar()
+        self._build_docks()
         self._build_menus()
 
         self.state.collection_changed.connect(self._collection_changed)
@@ -161,18 +161,22 @@ class MainWindow(QMainWindow):
         """Every dock in its default place; the layout the user left (restoreState, later)
         moves the docks it knows, and a dock newer than that layout keeps its default."""
         area = Qt.DockWidgetArea
+        self.resize(1400, 900)  # the default arrangement is made for the default size
         self.setCentralWidget(self.grid)
-        self.map_dock = self._dock("Map", self.map, area.RightDockWidgetArea)
-        self.query_dock = self._dock("Query", self.query_view, area.LeftDockWidgetArea)
-        self.histogram_dock = self._dock("Similarity distribution", self.histograms, area.BottomDockWidgetArea)
+        self.map_dock = self._dock("Map", self.map)
+        self.addDockWidget(area.RightDockWidgetArea, self.map_dock)
+        self.query_dock = self._dock("Query", self.query_view)
+        self.addDockWidget(area.LeftDockWidgetArea, self.query_dock)
+        self.histogram_dock = self._dock("Similarity distribution", self.histograms)
+        self.addDockWidget(area.BottomDockWidgetArea, self.histogram_dock)
         # The named queries beside the distribution plot, whose overlay their checkboxes drive
         # (the query dock on the left has no height to spare); the analysis views as its tabs.
-        self.named_queries_dock = self._dock("Named queries", self.named_queries_view, area.BottomDockWidgetArea)
+        self.named_queries_dock = self._dock("Named queries", self.named_queries_view, name="NamedQueriesDock")
         self.splitDockWidget(self.histogram_dock, self.named_queries_dock, Qt.Orientation.Horizontal)
         self.resizeDocks([self.named_queries_dock], [self.named_queries_view.sizeHint().width()],
                          Qt.Orientation.Horizontal)
         self.compare_dock, self.evaluation_dock, self.representations_dock, self.duplicates_dock = (
-            self._dock(title, widget, area.BottomDockWidgetArea, scrolled=True) for title, widget in (
+            self._dock(title, widget, scrolled=True) for title, widget in (
                 ("Compare queries", self.compare), ("Retrieval evaluation", self.evaluation),
                 ("Representations", self.representations), ("Near-duplicates", self.duplicates)))
         for dock in self.analysis_docks():
@@ -182,9 +186,10 @@ class MainWindow(QMainWindow):
     def analysis_docks(self) -> list[QDockWidget]:
         return [self.compare_dock, self.evaluation_dock, self.representations_dock, self.duplicates_dock]
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scrolled: bool = False) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, scrolled: bool = False, name: str = "") -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setObjectName(title.replace(" ", "").replace("-", "") + "Dock")  # saveState needs stable names
+        # saveState keys the layout by these names: they never change, or a user's layout is lost
+        dock.setObjectName(name or title.replace(" ", "").replace("-", "") + "Dock")
         if scrolled:
             # Scrolls rather than imposing its minimum size on the window: a tab group is as
             # large as its largest page, and the window must still fit a 1366 x 768 screen.
@@ -192,7 +197,6 @@ class MainWindow(QMainWindow):
             scroll.setWidget(widget)
             widget = scroll
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
         return dock
 
     def _build_status_bar(self) -> None:
@@ -474,12 +478,19 @@ class MainWindow(QMainWindow):
         geometry, layout = s.value("geometry"), s.value("window_state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
-        if layout is not None:
-            self.restoreState(layout)
+        self._default_arrangement = layout is None or not self.restoreState(layout)
         self.grid.set_thumbnail_size(int(str(s.value("thumbnail_size", self.grid.thumbnail_size()))))
         self.set_backend(str(s.value("backend", backends.AUTO)))
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._default_arrangement:
+            # The distribution as tall as it asks, once laid out: the query dock beside it
+            # would otherwise take every spare pixel of the first window.
+            self._default_arrangement = False
+            tabs = self.named_queries_dock.height() - self.histogram_dock.height()  # its tab bar
+            self.resizeDocks([self.histogram_dock], [self.histogram_dock.sizeHint().height() + max(tabs, 0)],
+                             Qt.Orientation.Vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         s = settings()

@@ -3,6 +3,7 @@ the menu entries (found by menu id), and that a layout the user chose comes back
 window, with a dock that layout never knew in its default place."""
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget
 
 from explorer.gui.actions.menus import MenuId
 
@@ -69,3 +70,26 @@ def test_a_dock_newer_than_the_saved_layout_gets_its_default_place(qtbot):
     assert new.duplicates_dock.isVisibleTo(new)
     for win in (old, new):
         win.session.shutdown()
+
+
+def test_dock_names_are_those_saved_layouts_know():
+    """A user's saved layout finds its docks by object name: renaming one loses its place."""
+    from explorer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    names = {dock.objectName() for dock in window.findChildren(QDockWidget)}
+    assert names == {"MapDock", "QueryDock", "SimilaritydistributionDock", "NamedQueriesDock", *ANALYSIS_DOCKS}
+    window.session.shutdown()
+    window.deleteLater()
+
+
+def test_the_first_window_gives_the_distribution_its_height(qtbot):
+    from explorer.gui.main_window import MainWindow, settings
+
+    settings().remove("window_state")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1500, 950)
+    window.show()
+    qtbot.waitUntil(lambda: window.histogram_dock.height() >= window.histogram_dock.sizeHint().height(), timeout=2000)
+    window.session.shutdown()
