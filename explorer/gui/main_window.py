@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self.negatives = NegativeExamplesView(state, tasks, thumbnails)
         self.negatives.problem.connect(lambda message: self.show_error("Negative examples", message))
         self.query_view.add_section(self.negatives)
-        self.query_view.add_result_action("Why similar?", lambda rows: show_why_similar(self, rows[0]))
+        self.query_view.add_result_action("Why similar?", lambda rows: show_why_similar(self.session, rows[0], self))
         self.query_view.add_result_action("Add as negative example", self.negatives.add_rows)
         self.histograms = HistogramView(state, session)
         self.overlay = HistogramOverlay(self.histograms, self.named_queries)

@@ -112,7 +112,7 @@ def main(out: Path) -> None:
     wait(lambda: all(grid.heatmaps.grid_for(path) is not None for path in visible))
     settle()
     save("7-why-similar.png")
-    dialog = show_why_similar(window, int(state.query.top_rows()[1]))
+    dialog = show_why_similar(window.session, int(state.query.top_rows()[1]), window)
     wait(lambda: dialog.save_button.isEnabled())
     settle()
     dialog.grab().save(str(out / "8-why-similar-dialog.png"))

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ...core import analysis
 from ...core.analysis import Evaluation
 from ...core.backends import AUTO
 from ...core.duplicates import duplicate_groups, nearest_neighbour_similarities
+from ...core.explain import explain, overlay, page_feature_maps
 from ...core.layout import Layout, extend_layout
 from ...core.search import SearchIndex
 from ...core.store import REFUSE, REPAIR, CollectionDamaged, indexed_models
@@ -115,3 +117,25 @@ def represent(folder: Path, model: str, same_model: bool, positives: Examples, n
                                     analysis.ranking(scores, k), evaluation)
     finally:
         index.close()
+
+
+def page_maps(model: str, folder: Path, paths: list[str],
+              backend: str = AUTO) -> list[tuple[str, np.ndarray | None]]:
+    """Worker: the feature map of each image (None when it cannot be read: no overlay on its
+    tile), in one forward pass."""
+    return list(zip(paths, page_feature_maps(model, [folder / path for path in paths], backend)))
+
+
+def explanations(model: str, result: Path, query: np.ndarray, result_vector: np.ndarray,
+                 examples: list[tuple[str, Path]], backend: str = AUTO, side: int = 360
+                 ) -> list[tuple[str, Image.Image]]:
+    """Worker: (caption, picture at most `side` pixels) of the result, then of each example
+    (file) of the query."""
+    shown = explain(model, result, query, backend)
+    pictures = [(f"{result.name}: its share of the similarity to the query, {shown.similarity:.4f}",
+                 overlay(result, shown, max_side=side))]
+    for name, path in examples:
+        share = explain(model, path, result_vector, backend)
+        pictures.append((f"example {name}: its share of the similarity to {result.name}, {share.similarity:.4f}",
+                         overlay(path, share, max_side=side)))
+    return pictures

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ from ...core.backbones import DEFAULT_MODEL, is_registered
 from ...core.search import SearchIndex, default_model_for
 from ...core.store import discard_derived
 from .jobs import (
-    EVAL_K, Examples, duplicate_groups_of, nearest_similarities, open_index, open_with_layout, represent,
+    EVAL_K, Examples, duplicate_groups_of, explanations, nearest_similarities, open_index, open_with_layout,
+    page_maps, represent,
 )
 from .models import cached_model, imported_problem, loaded_model, thumbnail_of
 from ..state.app_state import OPENING, AppState, IndexingStatus
@@ -307,7 +308,7 @@ class Session(QObject):
             if collection is None or row is None:
                 problems.append(f"{name}: {imported_problem(model_name)}")
                 continue
-            examples.append(replace(QueryExample.of_row(collection, row), name=name))
+            examples.append(dataclasses.replace(QueryExample.of_row(collection, row), name=name))
         return examples, problems, ""
 
     def _embedded_query(self, result: tuple[list[QueryExample], list[str], str], generation: int) -> None:
@@ -364,6 +365,26 @@ class Session(QObject):
         return self.tasks.start(TaskKind.REPRESENT, represent, state.folder, model, model == state.model,
                                 positives, negatives, query.negative_weight, query.top_k, with_evaluation,
                                 state.backend, key=side)
+
+    # --- what made an image similar (core/explain.py) --------------------------------------
+
+    def feature_maps(self, paths: list[str]) -> Task | None:
+        """The feature maps of these images of the open collection, in one forward pass on the
+        state's backend: (path, map or None for an unreadable image)."""
+        c = self.state.collection
+        if c is None:
+            return None
+        return self.tasks.start(TaskKind.HEATMAPS, page_maps, self.state.model, c.folder, paths, self.state.backend)
+
+    def explain_similarity(self, row: int, side: int) -> Task | None:
+        """Why a result is similar: its share map for the current query, then each example
+        file's for the result, as (caption, picture) pairs at most `side` pixels."""
+        state, c = self.state, self.state.collection
+        if c is None or state.query.vector is None:
+            return None
+        files = [(e.name, e.path) for e in state.query.positives if e.path is not None]
+        return self.tasks.start(TaskKind.WHY_SIMILAR, explanations, c.collection.model, c.folder / c.paths[row],
+                                state.query.vector, c.vectors[row], files, state.backend, side)
 
     def shutdown(self) -> None:
         self._shut_down = True  # steps still waiting on a timer must not start

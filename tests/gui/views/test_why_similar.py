@@ -21,7 +21,7 @@ def test_why_similar_shows_the_result_and_each_example_with_its_share(qtbot, win
     [row] = rows_by_name(state, "cat-flip.jpg")
     actions = [text for text, _ in window.query_view._result_actions]
     assert "Why similar?" in actions
-    dialog = show_why_similar(window, row)
+    dialog = show_why_similar(window.session, row, window)
     qtbot.waitUntil(dialog.ready, timeout=120_000)
     captions = [w.text() for w in dialog.findChildren(type(dialog.status)) if "share of the similarity" in w.text()]
     assert len(captions) == 3  # the result, and each of the two examples
@@ -91,7 +91,7 @@ def test_query_by_a_region_drawn_on_an_example(qtbot, window, indexed_folder, li
 def test_a_page_of_maps_is_one_forward_pass_and_an_unreadable_file_gets_none(indexed_folder, tmp_path):
     """The worker decodes a page, runs it as one batch, and leaves out only what cannot be read."""
     from explorer.core.explain import feature_map
-    from explorer.gui.views.grid.heatmaps import _feature_maps
+    from explorer.gui.controllers.jobs import page_maps
 
     names = [p.relative_to(indexed_folder).as_posix() for p in sorted(indexed_folder.rglob("*.jpg"))[:3]]
     folder = tmp_path / "page"
@@ -100,7 +100,7 @@ def test_a_page_of_maps_is_one_forward_pass_and_an_unreadable_file_gets_none(ind
         (folder / name).write_bytes((indexed_folder / name).read_bytes())
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     paths = [names[0], "broken.jpg", *names[1:]]
-    maps = _feature_maps("efficientnet-lite0", folder, paths)
+    maps = page_maps("efficientnet-lite0", folder, paths)
     assert [path for path, _ in maps] == paths and maps[1][1] is None
     for path, fmap in maps[:1] + maps[2:]:  # batched, yet each the map of its own image alone
         assert fmap.shape == (1280, 7, 7)

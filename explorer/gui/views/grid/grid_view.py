@@ -95,7 +95,7 @@ class GridView(QWidget):
         super().__init__(parent)
         self.state, self.session, self.thumbnails = state, session, thumbnails
         self.model = GridModel(state, thumbnails, self)
-        self.heatmaps = self.model.heatmaps = HeatmapCache(state, session.tasks, self)
+        self.heatmaps = self.model.heatmaps = HeatmapCache(state, session, self)
         self.delegate = ThumbnailDelegate(self.model, self)
         self.view = ThumbnailListView(self)
         self.view.setModel(self.model)

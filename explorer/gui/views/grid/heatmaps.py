@@ -8,27 +8,18 @@ recently used first out; the grid of shares for the current query is a product w
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from ....core.backends import AUTO
-from ....core.explain import colour, contributions, page_feature_maps
+from ....core.explain import colour, contributions
 from ....core.backbones import get_spec, is_registered
 from ...state.app_state import AppState
-from ...controllers.tasks import TaskKind, Tasks
+from ...controllers.session import Session
 
 MAPS_KEPT = 300  # about 250 KB each for a 1280 x 7 x 7 map: 75 MB
 BATCH = 12  # tiles per worker run: the first ones show while the rest compute
-
-
-def _feature_maps(model: str, folder: Path, paths: list[str],
-                  backend: str = AUTO) -> list[tuple[str, np.ndarray | None]]:
-    """Worker: the feature map of each image (None when it cannot be read: no overlay on its
-    tile), in one forward pass."""
-    return list(zip(paths, page_feature_maps(model, [folder / path for path in paths], backend)))
 
 
 def rgb_image(rgb: np.ndarray) -> QImage:
@@ -45,9 +36,9 @@ def legend_pixmap(width: int = 60, height: int = 10) -> QPixmap:
 class HeatmapCache(QObject):
     ready = Signal()  # more heatmaps can be drawn: repaint
 
-    def __init__(self, state: AppState, tasks: Tasks, parent: QObject | None = None):
+    def __init__(self, state: AppState, session: Session, parent: QObject | None = None):
         super().__init__(parent)
-        self.state, self.tasks = state, tasks
+        self.state, self.session = state, session
         self.enabled = False
         self.opacity = 0.55
         self._maps: OrderedDict[str, np.ndarray | None] = OrderedDict()
@@ -107,9 +98,11 @@ class HeatmapCache(QObject):
         paths = list(self._queued)[-BATCH:]  # the newest requests: what is on screen now
         for path in paths:
             del self._queued[path]
+        task = self.session.feature_maps(paths)
+        if task is None:
+            return
         self._in_flight = True
-        task = self.tasks.start(TaskKind.HEATMAPS, _feature_maps, self.state.model, c.folder, paths, self.state.backend,
-                                on_result=lambda maps: self._arrived(c, maps))
+        task.succeeded.connect(lambda maps: self._arrived(c, maps))
         task.finished.connect(self._batch_done)
 
     def _arrived(self, collection, maps: list[tuple[str, np.ndarray | None]]) -> None:

@@ -1,6 +1,7 @@
 """Why similar? A result beside the query's example images, each under the heatmap of its exact
 share of the similarity (core/explain.py): the result's for the query, each example's for the
-result. Computed on a worker; the window shows them when they are ready and saves them as PNG."""
+result. The session computes them on a worker; the dialog shows them when they are ready and
+saves them as PNG."""
 
 from __future__ import annotations
 
@@ -12,34 +13,21 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ....core.backends import AUTO
-from ....core.explain import explain, overlay
 from ....core.backbones import is_registered
+from ...controllers.session import Session
 from .heatmaps import rgb_image
-from ...controllers.tasks import TaskKind, Tasks
 
 SIDE = 360  # pixels of the longer side of each picture
-
-
-def explanations(model: str, result: Path, query: np.ndarray, result_vector: np.ndarray,
-                 examples: list[tuple[str, Path]], backend: str = AUTO) -> list[tuple[str, Image.Image]]:
-    """Worker: (caption, picture) of the result, then of each example (file) of the query."""
-    shown = explain(model, result, query, backend)
-    pictures = [(f"{result.name}: its share of the similarity to the query, {shown.similarity:.4f}",
-                 overlay(result, shown, max_side=SIDE))]
-    for name, path in examples:
-        share = explain(model, path, result_vector, backend)
-        pictures.append((f"example {name}: its share of the similarity to {result.name}, {share.similarity:.4f}",
-                         overlay(path, share, max_side=SIDE)))
-    return pictures
 
 
 class WhySimilar(QDialog):
     """One result and the query's examples, side by side, each with its own heatmap."""
 
-    def __init__(self, tasks: Tasks, model: str, result: Path, query: np.ndarray, result_vector: np.ndarray,
-                 examples: list[tuple[str, Path | None]], parent: QWidget | None = None, backend: str = AUTO):
+    def __init__(self, session: Session, row: int, parent: QWidget | None = None):
         super().__init__(parent)
+        state = session.state
+        assert state.collection is not None, "a result row of the open collection"
+        model, result = state.collection.collection.model, state.collection.folder / state.collection.paths[row]
         self.setObjectName("whySimilar")
         self.setWindowTitle(f"Why similar? {result.name}")
         self.setWindowModality(Qt.WindowModality.NonModal)
@@ -52,17 +40,17 @@ class WhySimilar(QDialog):
         layout.addLayout(self.pictures)
         layout.addWidget(self.status)
         layout.addWidget(self.save_button, alignment=Qt.AlignmentFlag.AlignRight)
-        files = [(name, path) for name, path in examples if path is not None]
         if not is_registered(model):
             self.status.setText(f"{model!r} was imported: Explorer cannot run its model, so it cannot say which "
                                 "parts of an image count.")
             return
-        skipped = len(examples) - len(files)
+        skipped = sum(e.path is None for e in state.query.positives)
         self.note = (f" ({skipped} pasted example{'s' if skipped > 1 else ''} not shown: no file to "
                      "explain)") if skipped else ""
-        self.task = tasks.start(TaskKind.WHY_SIMILAR, explanations, model, result, query, result_vector, files, backend,
-                                on_result=self._show)
-        self.task.failed.connect(lambda err: self.status.setText(f"Could not explain: {err}"))
+        self.task = session.explain_similarity(row, SIDE)
+        if self.task is not None:
+            self.task.succeeded.connect(self._show)
+            self.task.failed.connect(lambda err: self.status.setText(f"Could not explain: {err}"))
 
     def _show(self, pictures: list[tuple[str, Image.Image]]) -> None:
         for caption, picture in pictures:
@@ -89,13 +77,11 @@ class WhySimilar(QDialog):
             self.save_png(Path(path))
 
 
-def show_why_similar(window, row: int) -> WhySimilar | None:
-    """Open "Why similar?" for one result row of the window's current query."""
-    state, collection = window.state, window.state.collection
-    if collection is None or state.query.vector is None:
+def show_why_similar(session: Session, row: int, parent: QWidget | None = None) -> WhySimilar | None:
+    """Open "Why similar?" for one result row of the current query."""
+    state = session.state
+    if state.collection is None or state.query.vector is None:
         return None
-    dialog = WhySimilar(window.tasks, collection.collection.model, collection.folder / collection.paths[row],
-                        state.query.vector, collection.vectors[row], [(e.name, e.path) for e in state.query.positives],
-                        window, state.backend)
+    dialog = WhySimilar(session, row, parent)
     dialog.show()
     return dialog
