@@ -134,11 +134,11 @@ class MainWindow(QMainWindow):
     # --- construction ---------------------------------------------------------------------
 
     def _build_views(self) -> None:
-        state, session, tasks, thumbnails = self.state, self.session, self.tasks, self.thumbnails
+        state, session, thumbnails = self.state, self.session, self.thumbnails
         self.grid = GridView(state, session, thumbnails)
         self.map = MapView(state, session, thumbnails)
         self.query_view = QueryView(state, session, thumbnails)
-        self.negatives = NegativeExamplesView(state, tasks, thumbnails)
+        self.negatives = NegativeExamplesView(state, session, thumbnails)
         self.negatives.problem.connect(lambda message: self.show_error("Negative examples", message))
         self.query_view.add_section(self.negatives)
         self.query_view.add_result_action("Why similar?", lambda rows: show_why_similar(self.session, rows[0], self))

@@ -29,7 +29,7 @@ from .jobs import (
     EVAL_K, Examples, duplicate_groups_of, explanations, nearest_similarities, open_index, open_with_layout,
     page_maps, represent,
 )
-from .models import cached_model, imported_problem, loaded_model, thumbnail_of
+from .models import cached_model, embed_examples, imported_problem, loaded_model, thumbnail_of
 from ..state.app_state import OPENING, AppState, IndexingStatus
 from ..state.query import QueryExample
 from .tasks import Task, TaskKind, Tasks
@@ -294,6 +294,12 @@ class Session(QObject):
             self.state.query.substitute(example, region_example)
 
         return self.tasks.start(TaskKind.REGION, embed, on_result=put_in_place)
+
+    def embed_negatives(self, files: list[Path]) -> Task | None:
+        """Embed image files as negative examples: the task returns (examples, problems)."""
+        if not self.state.model:
+            return None
+        return self.tasks.start(TaskKind.EMBED_NEGATIVES, embed_examples, self.state.model, files, self.state.backend)
 
     def _stored_examples(self, sources: list[Path | bytes], names: list[str], model_name: str
                          ) -> tuple[list[QueryExample], list[str], str]:

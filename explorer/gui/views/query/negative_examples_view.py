@@ -17,13 +17,12 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ...controllers.models import embed_examples
 from .query_sources import classify_paths, local_files, relative_to_collection
 from .query_tiles import EXAMPLE_SIDE, ExampleTile
 from ...state.app_state import AppState
 from ...state.query import QueryExample
 from ...controllers.thumbnails import ThumbnailCache
-from ...controllers.tasks import TaskKind, Tasks
+from ...controllers.session import Session
 
 HINT = "Drop images here that the query should move away from (or right-click a result)"
 WEIGHT_STEPS = 100  # slider ticks per 1.0 of weight
@@ -35,10 +34,10 @@ class NegativeExamplesView(QFrame):
 
     problem = Signal(str)
 
-    def __init__(self, state: AppState, tasks: Tasks, thumbnails: ThumbnailCache,
+    def __init__(self, state: AppState, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.state, self.query, self.tasks, self.thumbnails = state, state.query, tasks, thumbnails
+        self.state, self.query, self.session, self.thumbnails = state, state.query, session, thumbnails
         self.setObjectName("negativeExamples")
         self.setAcceptDrops(True)
         self._tiles: list[ExampleTile] = []
@@ -162,10 +161,9 @@ class NegativeExamplesView(QFrame):
         rows, files, problems = classify_paths(paths, self.state.collection)
         if rows:
             self.add_rows(rows)
-        if files and self.state.model:
-            task = self.tasks.start(TaskKind.EMBED_NEGATIVES, embed_examples,
-                                    self.state.model, list(files), self.state.backend,
-                                    on_result=self._embedded)
+        task = self.session.embed_negatives(list(files)) if files else None
+        if task is not None:
+            task.succeeded.connect(self._embedded)
             self._embedding.add(task)
             self._say(f"Embedding {len(files)} image(s)\u2026")
             task.finished.connect(lambda: self._task_done(task))
