@@ -76,7 +76,7 @@ def win(ready_window, lite0):
 
 def test_empty_panel_says_what_to_do(window):
     panel = window.query_view
-    assert panel.hint.text() == EMPTY_HINT and panel.hint.isVisible() and not panel.scroll.isVisible()
+    assert panel.hint.text() == EMPTY_HINT and panel.hint.isVisible() and not panel.scroll_area.isVisible()
     assert panel.results.count() == 0 and not panel.clear_button.isEnabled()
     assert not drop(panel, QMimeData())  # nothing to use: the drag is refused
     assert panel.grab().toImage().save("/tmp/query_empty.png")
@@ -91,7 +91,7 @@ def test_drop_outside_file_embeds_it_and_results_match_core(qtbot, win, tmp_path
     wait_settled(qtbot, win)
     example = state.query.positives[0]
     assert example.name == "my cat.jpg" and example.path == photo and example.thumbnail
-    assert len(panel._tiles) == 1 and not panel.hint.isVisible() and panel.scroll.isVisible()
+    assert len(panel._tiles) == 1 and not panel.hint.isVisible() and panel.scroll_area.isVisible()
 
     # Results: exactly core's top K, in order, with their scores.
     k = state.query.top_k

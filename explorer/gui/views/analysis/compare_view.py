@@ -92,7 +92,7 @@ class CompareView(QWidget):
         controls.setColumnStretch(1, 1)
         for combo in (self.combo_a, self.combo_b):
             combo.currentTextChanged.connect(lambda *_: self._refresh())
-        self.spin_a.valueChanged.connect(lambda v: self._threshold_moved(self.line_a, v))
+        self.spin_a.valueChanged.connect(lambda v: self._threshold_moved(self.line_a, v))  # line_a: below
         self.spin_b.valueChanged.connect(lambda v: self._threshold_moved(self.line_b, v))
 
         self.plot = themed_plot(self)  # its axes are named after the two queries
@@ -112,9 +112,9 @@ class CompareView(QWidget):
                                            pen=pg.mkPen(palette.color(QPalette.ColorRole.Highlight), width=2))
         item.addItem(self.selected)
         line_pen = pg.mkPen(HIGHLIGHT_COLOUR, width=2)
-        self.line_a = pg.InfiniteLine(0.5, angle=90, movable=True, pen=line_pen, label="A \u2265 {value:.2f}",
+        self.line_a: pg.InfiniteLine = pg.InfiniteLine(0.5, angle=90, movable=True, pen=line_pen, label="A \u2265 {value:.2f}",
                                       labelOpts={"position": 0.95, "color": HIGHLIGHT_COLOUR})
-        self.line_b = pg.InfiniteLine(0.5, angle=0, movable=True, pen=line_pen, label="B < {value:.2f}",
+        self.line_b: pg.InfiniteLine = pg.InfiniteLine(0.5, angle=0, movable=True, pen=line_pen, label="B < {value:.2f}",
                                       labelOpts={"position": 0.95, "color": HIGHLIGHT_COLOUR})
         for line, spin in ((self.line_a, self.spin_a), (self.line_b, self.spin_b)):
             line.setZValue(20)
@@ -173,13 +173,13 @@ class CompareView(QWidget):
     def _refresh(self) -> None:
         self._fill_combos()
         a, b = self.combo_a.currentText(), self.combo_b.currentText()
-        self.scores_a = self.analysis.scores_of(a) if a else None
-        self.scores_b = self.analysis.scores_of(b) if b else None
-        ready = self.scores_a is not None and self.scores_b is not None and len(self.choices()) >= 2
+        self.scores_a = scores_a = self.analysis.scores_of(a) if a else None
+        self.scores_b = scores_b = self.analysis.scores_of(b) if b else None
+        ready = scores_a is not None and scores_b is not None and len(self.choices()) >= 2
         self.plot.setVisible(ready)
         self.empty.setVisible(not ready)
         self.filter_button.setEnabled(ready)
-        if not ready:
+        if not ready or scores_a is None or scores_b is None:
             self.scatter.clear()
             self.corner.clear()
             self.count_label.setText("")
@@ -188,8 +188,7 @@ class CompareView(QWidget):
         if pair != self._pair:  # new pair: start from each query's top-K cut-off
             self._pair = pair
             k = self.state.query.top_k
-            self.set_thresholds(analysis.top_k_threshold(self.scores_a, k),
-                                analysis.top_k_threshold(self.scores_b, k))
+            self.set_thresholds(analysis.top_k_threshold(scores_a, k), analysis.top_k_threshold(scores_b, k))
         item = self.plot.getPlotItem()
         item.setLabel("bottom", f"similarity to A: {html.escape(a)}")
         item.setLabel("left", f"similarity to B: {html.escape(b)}")
@@ -258,8 +257,8 @@ class CompareView(QWidget):
         self._render_preview()
 
     def _render_preview(self) -> None:
-        row, c = self.preview_row, self.state.collection
-        if row is None or c is None or row >= len(c) or self.scores_a is None:
+        row, c, scores_a, scores_b = self.preview_row, self.state.collection, self.scores_a, self.scores_b
+        if row is None or c is None or row >= len(c) or scores_a is None or scores_b is None:
             self.preview.clear()
             self.caption.setText("")
             return
@@ -270,8 +269,8 @@ class CompareView(QWidget):
         else:
             self.preview.setPixmap(pixmap.scaled(PREVIEW_SIDE, PREVIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
                                                  Qt.TransformationMode.SmoothTransformation))
-        self.caption.setText(f"{html.escape(Path(relative).name)}<br>A {self.scores_a[row]:.3f} \u00b7 "
-                             f"B {self.scores_b[row]:.3f}")
+        self.caption.setText(f"{html.escape(Path(relative).name)}<br>A {scores_a[row]:.3f} \u00b7 "
+                             f"B {scores_b[row]:.3f}")
         self.preview.setToolTip(str(c.folder / relative))
 
     def preview_pixmap(self) -> QPixmap | None:

@@ -91,11 +91,11 @@ class DuplicatesView(QWidget):
         self.review = QWidget()
         self.review_layout = QVBoxLayout(self.review)
         self.review_layout.addStretch(1)
-        self.scroll = QScrollArea(widgetResizable=True)
-        self.scroll.setWidget(self.review)
+        self.scroll_area = QScrollArea(widgetResizable=True)
+        self.scroll_area.setWidget(self.review)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.plot)
-        splitter.addWidget(self.scroll)
+        splitter.addWidget(self.scroll_area)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -177,7 +177,8 @@ class DuplicatesView(QWidget):
 
     def _render_groups(self) -> None:
         while self.review_layout.count() > 1:
-            widget = self.review_layout.takeAt(0).widget()
+            item = self.review_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self._tiles = {}

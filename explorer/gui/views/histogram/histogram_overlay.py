@@ -139,10 +139,12 @@ class HistogramOverlay(QObject):
         layout.addWidget(self.legend)
         layout.addLayout(controls)
         layout.addWidget(self.table)
-        self.view.layout().addWidget(self.panel)
+        view_layout, stack_layout = self.view.layout(), self.view.stack.layout()
+        assert view_layout is not None and stack_layout is not None, "HistogramView lays out its plot and hint"
+        view_layout.addWidget(self.panel)
         # The summary takes some of the height the plot alone had: keep the dock's minimum as it was.
         self.view.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
-        self.view.stack.layout().invalidate()  # the stack caches its pages' minimum
+        stack_layout.invalidate()  # the stack caches its pages' minimum
 
     # --- rendering ------------------------------------------------------------------------
 
@@ -180,11 +182,12 @@ class HistogramOverlay(QObject):
 
     def _render_split(self) -> None:
         self.quality = None
-        found = self.analysis.query_label() if self.state.query.scores is not None else None
+        scores = self.state.query.scores
+        found = self.analysis.query_label() if scores is not None else None
         labels = self.analysis.labels()
-        if found is not None and labels is not None:
+        if scores is not None and found is not None and labels is not None:
             label, rows = found
-            self.quality = label_quality(self.state.query.scores, labels, label, rows, self.state.query.top_k)
+            self.quality = label_quality(scores, labels, label, rows, self.state.query.top_k)
         split = self.quality is not None and self.split_box.isChecked()
         self.view.curve.setVisible(not split)
         for curve, part in ((self.same_curve, "same"), (self.other_curve, "other")):
@@ -206,7 +209,7 @@ class HistogramOverlay(QObject):
     def _render_legend(self, shown) -> None:
         entries = []  # (colour, name) per curve, as drawn
         if self.state.query.scores is not None:
-            if self.same_curve.isVisible():
+            if self.same_curve.isVisible() and self.quality is not None:
                 entries += [(SAME_LABEL_COLOUR.name(), f"current query: {self.quality.label}"),
                             (OTHER_LABEL_COLOUR.name(), "current query: other labels")]
             else:

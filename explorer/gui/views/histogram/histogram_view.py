@@ -216,7 +216,8 @@ class HistogramView(QWidget):
         self.clear_range()
         self.select_button.setEnabled(False)
         self.range_label.setText("")
-        self.plot.getPlotItem().setTitle(f"{len(self.state.collection)} images", size="10pt")
+        images = len(self.state.collection) if self.state.collection is not None else 0
+        self.plot.getPlotItem().setTitle(f"{images} images", size="10pt")
         self._zoom(("overlay", id(self.state.collection)), None)
         self.stack.setCurrentWidget(self.plot)
         self.refreshed.emit()
@@ -288,10 +289,10 @@ class HistogramView(QWidget):
             self._range_timer.start()  # restarts: the filter follows once the drag pauses
 
     def _apply_range(self) -> None:
-        scores = self.state.query.scores
-        if not self._range_active or scores is None:
+        scores, span = self.state.query.scores, self.selected_range()
+        if span is None or scores is None:
             return
-        low, high = self.selected_range()
+        low, high = span
         rows = analysis.rows_in_range(scores, low, high)
         description = describe_range(len(rows), low, high)
         self.range_label.setText(description)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox, QGraphicsItem, QLabel, QMenu, QStackedLayout, QToolBar, QVBoxLayout, QWidget,
 )
 
-from ....core.layout import QUICK, UMAP
+from ....core.layout import QUICK, UMAP, Layout
 
 from .map_items import (
     Colouring, HoverPreview, PaletteScatterItem, SelectionViewBox, ThumbnailLayer, label_colouring,
@@ -80,7 +80,7 @@ class MapView(QWidget):
         self._auto_range_pending = True
         self._shown: tuple[object, object] = (self, self)  # (collection, layout) on the map: none yet
         self._transition = QVariantAnimation(self, startValue=0.0, endValue=1.0, duration=TRANSITION_MS,
-                                             easingCurve=QEasingCurve.Type.InOutCubic)
+                                             easingCurve=QEasingCurve(QEasingCurve.Type.InOutCubic))
         self._transition.valueChanged.connect(self._transition_frame)
         self._transition.finished.connect(self._transition_finished)
         self._transition_from = self._transition_to = np.empty((0, 2))
@@ -276,7 +276,7 @@ class MapView(QWidget):
         if self._auto_range_pending:
             self._auto_range_pending = False
             self.reset_view()
-        if (previous is not None and previous.kind == QUICK and layout.kind == UMAP
+        if (isinstance(previous, Layout) and previous.kind == QUICK and layout.kind == UMAP
                 and 0 < len(self._rows) <= TRANSITION_MAX_POINTS):
             self._start_transition(old_xy, old_point_of_row)
 
@@ -389,7 +389,7 @@ class MapView(QWidget):
             self._update_selection_rings()
 
     def _update_selection_rings(self) -> None:
-        selection = self.state.selection if self.colour_mode != "selection" else []
+        selection = self.state.selection if self.colour_mode != "selection" else EMPTY_ROWS
         points = self._points_of(selection)
         self.selection_rings.set_points(self._xy[points], self._rows[points])
 
@@ -419,7 +419,7 @@ class MapView(QWidget):
         top = set(self.state.query.top_rows().tolist())
         frames = [pg.mkPen(TOP_K_COLOUR, width=3) if int(row) in top else pg.mkPen(palette[index[p]], width=2)
                   for p, row in zip(visible, self._rows[visible])]
-        paths = self.state.collection.paths
+        paths = self.state.collection.paths if self.state.collection is not None else []
         self.image_map.show(self._rows[visible], self._xy[visible],
                             [paths[r] for r in self._rows[visible]], frames, self.thumbnails.pixmap)
 
@@ -453,7 +453,7 @@ class MapView(QWidget):
         scene_pos = self._hover_scene_pos
         inside = scene_pos is not None and self.view_box.sceneBoundingRect().contains(scene_pos)
         point = self._point_at(self.view_box.mapSceneToView(scene_pos)) if inside else None
-        if point is None:
+        if point is None or self.state.collection is None or scene_pos is None:
             self._end_hover()
             return
         if point != self._hover_point:

@@ -94,14 +94,14 @@ class QueryView(QWidget):
         self.strip_layout = QHBoxLayout(self.strip)
         self.strip_layout.setContentsMargins(4, 4, 4, 4)
         self.strip_layout.addStretch(1)
-        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(self.strip)
-        self.scroll.setFixedHeight(EXAMPLE_SIDE + 52)
+        self.scroll_area = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.scroll_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setWidget(self.strip)
+        self.scroll_area.setFixedHeight(EXAMPLE_SIDE + 52)
         area = QVBoxLayout(self.drop_area)
         area.setContentsMargins(4, 4, 4, 4)
         area.addWidget(self.hint)
-        area.addWidget(self.scroll)
+        area.addWidget(self.scroll_area)
         self.drop_area.setMinimumHeight(EXAMPLE_SIDE + 60)
 
         self.message = QLabel(wordWrap=True, objectName="queryMessage")
@@ -309,7 +309,7 @@ class QueryView(QWidget):
             self.strip_layout.insertWidget(i, tile)
             self._tiles.append(tile)
         self.hint.setVisible(not examples)
-        self.scroll.setVisible(bool(examples))
+        self.scroll_area.setVisible(bool(examples))
 
     def _example_pixmap(self, example: QueryExample) -> QPixmap | None:
         if example.thumbnail:
