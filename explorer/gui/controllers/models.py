@@ -96,10 +96,7 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
         if path is None:
             raise ValueError("a pasted image cannot be re-embedded with another model: "
                              "save it as a file and use the file")
-        try:
-            relative = path.resolve().relative_to(index.folder).as_posix()
-        except ValueError:
-            relative = None
+        relative = index.relative_path(path)
         row = row_of.get(relative) if relative is not None else None
         vectors.append(None if row is None else index.vectors[row])
         if row is None:
