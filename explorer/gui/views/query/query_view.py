@@ -8,6 +8,7 @@ vectors at once; any other image is embedded by the session in the background.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QTimer
@@ -26,7 +27,7 @@ from .query_tiles import EXAMPLE_SIDE, RESULT_SIDE, ROW_ROLE, ExampleTile, Resul
 from .region_picker import RegionDialog
 from ...controllers.session import Session
 from ...state.app_state import AppState
-from ...state.query import QueryExample
+from ...state.query import EMPTY_ROWS, QueryExample
 from ...controllers.thumbnails import ThumbnailCache
 
 __all__ = ["EMPTY_HINT", "EXAMPLE_SIDE", "ExampleTile", "QueryView", "classify_paths", "paths_in_text",
@@ -122,7 +123,7 @@ class QueryView(QWidget):
         self.results.itemDoubleClicked.connect(lambda item: self.add_rows([item.data(ROW_ROLE)]))
         self.results.customContextMenuRequested.connect(self._results_menu)
 
-        layout = QVBoxLayout(self)
+        layout = self.main_layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.drop_area)
         layout.addWidget(self.message)
@@ -134,8 +135,7 @@ class QueryView(QWidget):
 
     def add_section(self, widget: QWidget) -> None:
         """Another part of the query (e.g. its negative examples), under the examples strip."""
-        layout = self.layout()
-        layout.insertWidget(layout.indexOf(self.drop_area) + 1, widget)
+        self.main_layout.insertWidget(self.main_layout.indexOf(self.drop_area) + 1, widget)
 
     def add_result_action(self, text: str, callback: Callable[[list[int]], object]) -> None:
         """Offer `callback(rows)` in the results' context menu, for the clicked or selected results."""
@@ -159,8 +159,9 @@ class QueryView(QWidget):
     def pick_region(self, index: int) -> RegionDialog:
         """Draw a rectangle on example `index`: its region takes the example's place."""
         example = self.state.query.positives[index]
+        assert example.path is not None, "the region button is only on examples that are files"
         dialog = RegionDialog(example.path, self)
-        dialog.accepted.connect(lambda: self.session.query_by_region(example, dialog.region))
+        dialog.accepted.connect(lambda: dialog.region is not None and self.session.query_by_region(example, dialog.region))
         dialog.open()
         return dialog
 
@@ -320,11 +321,11 @@ class QueryView(QWidget):
         return self.thumbnails.pixmap(relative) if relative else None
 
     def _render_results(self) -> None:
-        state, c = self.state, self.state.collection
-        rows = state.query.top_rows()
+        state, c, scores = self.state, self.state.collection, self.state.query.scores
+        rows = state.query.top_rows() if c is not None and scores is not None else EMPTY_ROWS
         if state.query.vector is None:
             self.results_label.setText(NO_RESULTS)
-        elif c is None or state.query.scores is None:
+        elif c is None or scores is None:
             self.results_label.setText("Results appear as soon as images are indexed.")
         else:
             self.results_label.setText(f"Top {len(rows)} of {len(c)} images, best first "
@@ -334,7 +335,8 @@ class QueryView(QWidget):
             self.results.clear()
             self._items = {}
             for rank, row in enumerate(rows, 1):
-                path, score = c.paths[row], float(state.query.scores[row])
+                assert c is not None and scores is not None  # rows is empty otherwise
+                path, score = c.paths[row], float(scores[row])
                 item = QListWidgetItem(f"{score:.3f}\n{Path(path).name}")
                 item.setData(ROW_ROLE, int(row))
                 item.setToolTip(f"{c.folder / path}\n#{rank} \u00b7 similarity {score:.4f}")
@@ -369,8 +371,8 @@ class QueryView(QWidget):
 
     def result_paths(self) -> list[str]:
         """Relative paths of the results shown, top to bottom."""
-        return [self.state.collection.paths[self.results.item(i).data(ROW_ROLE)]
-                for i in range(self.results.count())]
+        c = self.state.collection
+        return [c.paths[self.results.item(i).data(ROW_ROLE)] for i in range(self.results.count())] if c else []
 
     # --- selection ------------------------------------------------------------------------
 
@@ -401,6 +403,6 @@ class QueryView(QWidget):
             rows = selected if row in selected else [row]
             menu.addSeparator()
             for text, callback in self._result_actions:
-                menu.addAction(text, lambda callback=callback: callback(rows))
+                menu.addAction(text, partial(callback, rows))
         menu.popup(self.results.viewport().mapToGlobal(pos))
 
