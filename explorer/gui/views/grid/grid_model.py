@@ -4,13 +4,18 @@ from cached pixmaps. No Python object or widget per photo, so 100k images stay c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-from PySide6.QtCore import QMimeData, QModelIndex, QObject, QRect, QSize, QStringListModel, Qt, QUrl
+from PySide6.QtCore import (
+    QMimeData, QModelIndex, QObject, QPersistentModelIndex, QRect, QSize, QStringListModel, Qt, QUrl,
+)
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from superqt.utils import signals_blocked
 
 from ..preview import file_size_text
+from .heatmaps import HeatmapCache
 from ...state.app_state import EMPTY_ROWS, AppState
 from ...controllers.thumbnails import ThumbnailCache
 
@@ -43,7 +48,7 @@ class GridModel(QStringListModel):
     def __init__(self, state: AppState, thumbnails: ThumbnailCache, parent: QObject | None = None):
         super().__init__(parent)
         self.state, self.thumbnails = state, thumbnails
-        self.heatmaps = None  # a heatmaps.HeatmapCache once the view offers "Why similar?"
+        self.heatmaps: HeatmapCache | None = None  # set once the view offers "Why similar?"
         self.order = EMPTY_ROWS
         self._position = EMPTY_ROWS  # collection row -> display position, -1 where hidden
         self._waiting: dict[str, int] = {}  # thumbnail misses: relative path -> collection row
@@ -51,7 +56,7 @@ class GridModel(QStringListModel):
 
     # --- Qt model interface ----------------------------------------------------------------
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or index.row() >= len(self.order):
             return None
         position, row = index.row(), int(self.order[index.row()])
@@ -70,7 +75,7 @@ class GridModel(QStringListModel):
     def mimeTypes(self) -> list[str]:
         return ["text/uri-list"]
 
-    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
         """File URLs, so tiles drop onto the query panel, a file manager or another app."""
         data = QMimeData()
         paths = [self.state.path_of(int(self.order[i.row()])) for i in indexes if i.isValid()]
@@ -82,8 +87,13 @@ class GridModel(QStringListModel):
 
     # --- fast accessors for the delegate (no QVariant round trip) --------------------------
 
+    def _paths(self) -> list[str]:
+        c = self.state.collection
+        assert c is not None, "the grid has rows only with a collection"
+        return c.paths
+
     def name_at(self, position: int) -> str:
-        return self.state.collection.paths[self.order[position]].rpartition("/")[2]
+        return self._paths()[self.order[position]].rpartition("/")[2]
 
     def score_at(self, position: int) -> float | None:
         scores, row = self.state.query.scores, self.order[position]
@@ -93,11 +103,11 @@ class GridModel(QStringListModel):
         """The "Why similar?" heatmap of the tile, when the overlay is on and it is ready."""
         if self.heatmaps is None:
             return None
-        return self.heatmaps.image_for(self.state.collection.paths[int(self.order[position])])
+        return self.heatmaps.image_for(self._paths()[int(self.order[position])])
 
     def pixmap_at(self, position: int) -> QPixmap | None:
         row = int(self.order[position])
-        path = self.state.collection.paths[row]
+        path = self._paths()[row]
         pixmap = self.thumbnails.pixmap(path)
         if pixmap is None:
             self._waiting[path] = row
@@ -105,6 +115,8 @@ class GridModel(QStringListModel):
 
     def _tooltip(self, row: int) -> str:
         path = self.state.path_of(row)
+        if path is None:
+            return ""
         lines = [path.name, f"Folder: {self.state.label_of(row) or '(top level)'}", file_size_text(path)]
         scores = self.state.query.scores
         if scores is not None and row < len(scores):
@@ -180,10 +192,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.model, self.size = model, DEFAULT_SIZE
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(self.size + 2 * PADDING, self.size + 2 * PADDING + option.fontMetrics.height())
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         position, rect, palette = index.row(), option.rect, option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         painter.save()
@@ -202,9 +215,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target.moveCenter(thumb.center())
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, pixmap)
-            heat = self.model.heat_at(position)
-            if heat is not None:  # 7 x 7 cells drawn smoothly over the picture the model saw whole
-                painter.setOpacity(self.model.heatmaps.opacity)
+            heat, heatmaps = self.model.heat_at(position), self.model.heatmaps
+            if heat is not None and heatmaps is not None:  # 7 x 7 cells, smoothly over the picture the model saw whole
+                painter.setOpacity(heatmaps.opacity)
                 painter.drawImage(target, heat)
                 painter.setOpacity(1.0)
         score = self.model.score_at(position)

@@ -95,7 +95,8 @@ class GridView(QWidget):
         super().__init__(parent)
         self.state, self.session, self.thumbnails = state, session, thumbnails
         self.model = GridModel(state, thumbnails, self)
-        self.heatmaps = self.model.heatmaps = HeatmapCache(state, session, self)
+        self.heatmaps = HeatmapCache(state, session, self)
+        self.model.heatmaps = self.heatmaps
         self.delegate = ThumbnailDelegate(self.model, self)
         self.view = ThumbnailListView(self)
         self.view.setModel(self.model)
@@ -218,10 +219,8 @@ class GridView(QWidget):
         c, state = self.state.collection, self.state
         if c is None or not len(c):
             return EMPTY_ROWS
-        if self.sort_combo.currentIndex() == BY_SIMILARITY and self._ranking() is not None:
-            rows = self._ranking()
-        else:
-            rows = self._name_order
+        ranked = self._ranking() if self.sort_combo.currentIndex() == BY_SIMILARITY else None
+        rows = ranked if ranked is not None else self._name_order
         if state.grid_filter is not None:  # filtered rows, in the chosen sort order too
             wanted = np.zeros(len(c), bool)
             filtered = state.grid_filter
@@ -241,7 +240,7 @@ class GridView(QWidget):
 
     def _extend_name_order(self, start: int) -> None:
         """Merge rows start.. of the collection into the (case-insensitive) name order."""
-        paths = self.state.collection.paths[start:]
+        paths = self.state.collection.paths[start:] if self.state.collection is not None else []
         if not paths:
             return
         keys = np.char.lower(np.array(paths, dtype=str))
@@ -298,7 +297,7 @@ class GridView(QWidget):
         self._folder, self._paths = (c.folder, list(c.paths)) if c is not None else (None, [])
         self._name_keys, self._name_order = c.name_order() if c is not None else (np.empty(0, str), EMPTY_ROWS)
         self._selection_shown = self.state.selection
-        if same_files:
+        if same_files and c is not None:
             self._refresh()
             self.model.rows_changed(np.arange(len(c)), [DecorationRole, Qt.ItemDataRole.ToolTipRole])
         else:
@@ -320,7 +319,7 @@ class GridView(QWidget):
 
     def _query_changed(self) -> None:
         query, has_scores = self.state.query.vector, self._ranking() is not None
-        self.sort_combo.model().item(BY_SIMILARITY).setEnabled(has_scores)
+        self.sort_combo.model().item(BY_SIMILARITY).setEnabled(has_scores)  # type: ignore[attr-defined]  # a QStandardItemModel
         switch_to = None
         if query is not None and query is not self._query_seen:  # a new query, not a re-score
             switch_to = BY_SIMILARITY
@@ -365,7 +364,8 @@ class GridView(QWidget):
             self.view.scrollTo(self.model.index(int(positions[0])))
 
     def _selected_positions(self) -> np.ndarray:
-        ranges = [np.arange(r.top(), r.bottom() + 1) for r in self.view.selectionModel().selection()]
+        selection = self.view.selectionModel().selection()
+        ranges = [np.arange(r.top(), r.bottom() + 1) for r in (selection.at(i) for i in range(selection.count()))]
         return np.sort(np.concatenate(ranges)) if ranges else EMPTY_ROWS
 
     def selected_rows(self) -> np.ndarray:
@@ -387,9 +387,12 @@ class GridView(QWidget):
         if self.preview is None:
             self.preview = ImagePreview(self.session.tasks, self)
             self.preview.step_requested.connect(self._step_preview)
-        row = int(self.model.order[position])
-        relative = self.state.collection.paths[row]
-        item = PreviewItem(self.state.path_of(row), relative, self.model.score_at(position), position,
+        row, c = int(self.model.order[position]), self.state.collection
+        path = self.state.path_of(row)
+        if c is None or path is None:
+            return
+        relative = c.paths[row]
+        item = PreviewItem(path, relative, self.model.score_at(position), position,
                            self.model.rowCount())
         self.preview.show_item(item, self.thumbnails.cached(relative))
 
@@ -413,7 +416,7 @@ class GridView(QWidget):
         self.context_menu(self.selected_rows().tolist()).exec(self.view.viewport().mapToGlobal(point))
 
     def context_menu(self, rows: list[int]) -> QMenu:
-        paths = [self.state.path_of(r) for r in rows]
+        paths = [p for p in map(self.state.path_of, rows) if p is not None]
         noun = "this image" if len(rows) == 1 else f"these {len(rows)} images"
         menu = QMenu(self)
         menu.addAction(f"Query by {noun}", lambda: self.session.query_by_rows(rows))

@@ -144,6 +144,10 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         self._rows = np.empty(0, np.int64)
         self._order = np.empty(0, np.int64)  # point index of each row of the table (drawing order)
 
+    def _table(self) -> np.ndarray:
+        """pyqtgraph's point table (a structured array; untyped in pyqtgraph)."""
+        return self.data
+
     def set_points(self, xy: np.ndarray, rows: np.ndarray) -> None:
         """Positions and per-point data (collection rows), all with the default brush.
 
@@ -151,7 +155,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         table fills its object fields element by element (~50 ms at 100k points)."""
         self._xy, self._rows = np.asarray(xy, np.float64), np.asarray(rows, np.int64)
         self._order = np.arange(len(self._rows))
-        data = np.zeros(len(self._xy), self.data.dtype)
+        data = np.zeros(len(self._xy), self._table().dtype)
         for name in ("symbol", "pen", "brush", "item"):
             data[name] = None
         data["x"], data["y"] = self._xy[:, 0], self._xy[:, 1]
@@ -199,7 +203,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
     def _atlas_rects(self, brushes: Sequence[QBrush]) -> np.ndarray:
         symbol, size, pen = self.opts["symbol"], self.opts["size"], self.opts["pen"]
         rects = self.fragmentAtlas[[(symbol, size, pen, brush) for brush in brushes]]
-        return np.array(rects, dtype=self.data.dtype["sourceRect"])
+        return np.array(rects, dtype=self._table().dtype["sourceRect"])
 
     def updateSpots(self, dataSet=None) -> None:  # noqa: N802 (pyqtgraph's name)
         data = self.data if dataSet is None else dataSet
@@ -412,7 +416,10 @@ class HoverPreview(QFrame):
             self.path = path
             self.name.setText(path.rsplit("/", 1)[-1])
             self.set_pixmap(pixmap)
-        area = self.parentWidget().rect()
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        area = parent.rect()
         x, y = at.x() + 16, at.y() + 16
         if x + self.width() > area.right():  # flip to the other side near the edges
             x = at.x() - 16 - self.width()
