@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PySide6.QtGui import QImage
 
-from ...core import analysis
+from ...core import analysis, images
 from ...core.analysis import Evaluation
 from ...core.backends import AUTO
 from ...core.duplicates import duplicate_groups, nearest_neighbour_similarities
@@ -21,6 +22,9 @@ from ...core.store import REFUSE, REPAIR, CollectionDamaged, indexed_models
 from .models import example_vectors_in
 
 EVAL_K = 10  # as `explorer eval`
+# Decoded pictures are shrunk to this on the worker: sharp on a 4K screen, and a 100 MP photo
+# never reaches the GUI thread at full size.
+MAX_SIDE = 2560
 
 
 def open_index(folder: Path, model: str) -> SearchIndex | None:
@@ -139,3 +143,24 @@ def explanations(model: str, result: Path, query: np.ndarray, result_vector: np.
         pictures.append((f"example {name}: its share of the similarity to {result.name}, {share.similarity:.4f}",
                          overlay(path, share, max_side=side)))
     return pictures
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedPreview:
+    path: Path
+    image: QImage | None
+    size: tuple[int, int] | None  # true upright size of the file, in pixels
+    error: str = ""
+
+
+def load_preview(path: Path, max_side: int = MAX_SIDE) -> LoadedPreview:
+    """Worker side: decode through core (the only place that opens images) into a QImage."""
+    try:
+        picture = images.load_rgb(path)  # no min_side: the caption wants the true pixel size
+    except images.ImageError as err:
+        return LoadedPreview(path, None, None, str(err))
+    size = picture.size
+    picture.thumbnail((max_side, max_side))
+    width, height = picture.size
+    image = QImage(picture.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    return LoadedPreview(path, image, size)

@@ -27,7 +27,7 @@ from ...core.search import SearchIndex, default_model_for
 from ...core.store import discard_derived
 from .jobs import (
     EVAL_K, Examples, duplicate_groups_of, explanations, nearest_similarities, open_index, open_with_layout,
-    page_maps, represent,
+    load_preview, page_maps, represent,
 )
 from .models import cached_model, embed_examples, imported_problem, loaded_model, thumbnail_of
 from ..state.app_state import OPENING, AppState, IndexingStatus
@@ -391,6 +391,10 @@ class Session(QObject):
         files = [(e.name, e.path) for e in state.query.positives if e.path is not None]
         return self.tasks.start(TaskKind.WHY_SIMILAR, explanations, c.collection.model, c.folder / c.paths[row],
                                 state.query.vector, c.vectors[row], files, state.backend, side)
+
+    def load_preview(self, path: Path) -> Task:
+        """A picture decoded for the full-size preview (a newer request supersedes it)."""
+        return self.tasks.start(TaskKind.PREVIEW, load_preview, path)
 
     def shutdown(self) -> None:
         self._shut_down = True  # steps still waiting on a timer must not start

@@ -1,4 +1,4 @@
-"""The large preview of one image: the full picture, decoded off the GUI thread.
+"""The large preview of one image: the full picture, decoded off the GUI thread by the session.
 
 The grid owns one `ImagePreview` and feeds it items; Left/Right ask the grid for the
 neighbouring tile (the grid knows the display order), Esc or Space close it.
@@ -11,16 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ...core import images
-from ..controllers.tasks import TaskKind, Tasks
-
-# Decoded pictures are shrunk to this on the worker: sharp on a 4K screen, and a 100 MP photo
-# never reaches the GUI thread at full size.
-MAX_SIDE = 2560
-
+from ..controllers.jobs import LoadedPreview
+from ..controllers.session import Session
 
 @dataclass(frozen=True)
 class PreviewItem:
@@ -29,27 +24,6 @@ class PreviewItem:
     score: float | None  # similarity to the current query
     position: int  # 0-based place in the grid's display order
     count: int  # tiles in the grid
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedPreview:
-    path: Path
-    image: QImage | None
-    size: tuple[int, int] | None  # true upright size of the file, in pixels
-    error: str = ""
-
-
-def load_preview(path: Path, max_side: int = MAX_SIDE) -> LoadedPreview:
-    """Worker side: decode through core (the only place that opens images) into a QImage."""
-    try:
-        picture = images.load_rgb(path)  # no min_side: the caption wants the true pixel size
-    except images.ImageError as err:
-        return LoadedPreview(path, None, None, str(err))
-    size = picture.size
-    picture.thumbnail((max_side, max_side))
-    width, height = picture.size
-    image = QImage(picture.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    return LoadedPreview(path, image, size)
 
 
 def file_size_text(path: Path) -> str:
@@ -92,11 +66,11 @@ class _ImageCanvas(QWidget):
 class ImagePreview(QDialog):
     step_requested = Signal(int)  # -1 previous tile, +1 next tile
 
-    def __init__(self, tasks: Tasks, parent: QWidget | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("imagePreview")
         self.setWindowTitle("Preview")
-        self.tasks = tasks
+        self.session = session
         self.item: PreviewItem | None = None
         self.loaded: LoadedPreview | None = None
         self.canvas = _ImageCanvas(self)
@@ -116,7 +90,7 @@ class ImagePreview(QDialog):
         self.item, self.loaded = item, None
         self.canvas.set_pixmap(placeholder)
         self._update_caption()
-        self.tasks.start(TaskKind.PREVIEW, load_preview, item.path, on_result=self._loaded)
+        self.session.load_preview(item.path).succeeded.connect(self._loaded)
         if not self.isVisible():
             self.show()
         self.raise_()

@@ -385,7 +385,7 @@ class GridView(QWidget):
         if not 0 <= position < self.model.rowCount():
             return
         if self.preview is None:
-            self.preview = ImagePreview(self.session.tasks, self)
+            self.preview = ImagePreview(self.session, self)
             self.preview.step_requested.connect(self._step_preview)
         row, c = int(self.model.order[position]), self.state.collection
         path = self.state.path_of(row)
