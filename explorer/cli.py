@@ -123,14 +123,13 @@ def _indexed_vectors(index, queries: list[str]):
     model to embed any other image with)."""
     import numpy as np
 
-    row_of = {p: r for r, p in enumerate(index.paths)}
     rows = []
     for query in queries:
-        try:
-            rows.append(row_of[Path(query).expanduser().resolve().relative_to(index.folder).as_posix()])
-        except (ValueError, KeyError):
+        row = index.row_of(Path(query).expanduser())
+        if row is None:
             raise UserError(f"{index.collection.model!r} was imported, and Explorer cannot run its model: "
-                            f"a query must be an image of {index.folder} that it holds, not {query}") from None
+                            f"a query must be an image of {index.folder} that it holds, not {query}")
+        rows.append(row)
     return np.stack([index.vectors[r] for r in rows])
 
 

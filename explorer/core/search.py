@@ -41,6 +41,7 @@ class SearchIndex:
         self._ann_current = True
         self._labels: tuple[list[str], np.ndarray] | None = None
         self._name_order: tuple[np.ndarray, np.ndarray] | None = None
+        self._row_of: dict[str, int] | None = None
 
     @classmethod
     def open(cls, folder: str | Path, model: str | None = None, on_damage: str = REFUSE) -> "SearchIndex":
@@ -102,6 +103,16 @@ class SearchIndex:
             except ValueError:
                 continue
         return None
+
+    def row_of(self, path: Path) -> int | None:
+        """The row of an indexed file of the folder (any spelling `relative_path` takes), or None.
+        The lookup table is built once per size of the collection: ~10 ms at 100k images."""
+        relative = self.relative_path(path)
+        if relative is None:
+            return None
+        if self._row_of is None or len(self._row_of) != len(self):
+            self._row_of = {p: r for r, p in enumerate(self.paths)}
+        return self._row_of.get(relative)
 
     def close(self) -> None:
         self.collection.close()

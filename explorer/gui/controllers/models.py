@@ -89,15 +89,13 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
     (no model needed); any other file is embedded with `model_name`. A pasted image (no path)
     cannot be re-made under another model, so ValueError says so.
     """
-    row_of = {p: r for r, p in enumerate(index.paths)}
     vectors: list[np.ndarray | None] = []
     to_embed: list[tuple[int, Path]] = []
     for position, (path, _) in enumerate(examples):
         if path is None:
             raise ValueError("a pasted image cannot be re-embedded with another model: "
                              "save it as a file and use the file")
-        relative = index.relative_path(path)
-        row = row_of.get(relative) if relative is not None else None
+        row = index.row_of(path)
         vectors.append(None if row is None else index.vectors[row])
         if row is None:
             to_embed.append((position, path))

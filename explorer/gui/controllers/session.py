@@ -306,11 +306,9 @@ class Session(QObject):
         """Worker: examples of an imported representation, which no model here can embed: a
         dropped file the collection holds gives its stored vector; anything else is a problem."""
         collection = self.state.collection
-        row_of = {p: r for r, p in enumerate(collection.paths)} if collection is not None else {}
         examples, problems = [], []
         for source, name in zip(sources, names):
-            relative = collection.relative_path(source) if isinstance(source, Path) and collection else None
-            row = row_of.get(relative) if relative is not None else None
+            row = collection.row_of(source) if isinstance(source, Path) and collection is not None else None
             if collection is None or row is None:
                 problems.append(f"{name}: {imported_problem(model_name)}")
                 continue

@@ -59,7 +59,6 @@ class NamedQueries:
         self.threshold = 0.5
         self._scores: dict[str, tuple[tuple, np.ndarray]] = {}
         self._labels: tuple[tuple, np.ndarray | None] | None = None
-        self._row_of: tuple[tuple, dict[str, int]] | None = None
         state.collection_changed.connect(self._collection_changed)
 
     def load(self) -> None:
@@ -220,12 +219,7 @@ class NamedQueries:
         c = self.state.collection
         if c is None:
             return np.empty(0, np.int64)
-        key = (id(c), len(c))
-        if self._row_of is None or self._row_of[0] != key:
-            self._row_of = (key, dict(zip(c.paths, range(len(c)))))  # relative paths: no joins
-        row_of = self._row_of[1]
-        rows = [row_of.get(e.path.relative_to(c.folder).as_posix()) for e in self.state.query.positives
-                if e.path is not None and e.path.is_relative_to(c.folder)]
+        rows = [c.row_of(e.path) for e in self.state.query.positives if e.path is not None]
         return np.array(sorted({r for r in rows if r is not None}), np.int64)
 
     def query_label(self) -> tuple[str, np.ndarray] | None:

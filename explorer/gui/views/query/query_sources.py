@@ -49,7 +49,6 @@ def classify_paths(paths: Sequence[Path], collection: SearchIndex | None) -> tup
     rows: list[int] = []
     files: list[Path] = []
     problems: list[str] = []
-    row_of: dict[str, int] | None = None
     extensions = image_extensions()
     for path in paths:
         if path.is_dir():
@@ -58,14 +57,10 @@ def classify_paths(paths: Sequence[Path], collection: SearchIndex | None) -> tup
         if not path.is_file():
             problems.append(f"{path}: no such file")
             continue
-        relative = relative_to_collection(path, collection)
-        if relative is not None and collection is not None:
-            if row_of is None:  # O(n) once per drop: ~10 ms at 100k images
-                row_of = {p: r for r, p in enumerate(collection.paths)}
-            row = row_of.get(relative)
-            if row is not None:
-                rows.append(row)
-                continue
+        row = collection.row_of(path) if collection is not None else None
+        if row is not None:
+            rows.append(row)
+            continue
         if path.suffix.lower() not in extensions:
             problems.append(f"{path.name}: not an image file (use {', '.join(sorted(extensions))})")
             continue
