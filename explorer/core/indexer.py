@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from . import catalog
 from .ann import AnnIndex
 from .embed import embed_batches
 from .backbones import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
-from .store import REPAIR, Collection, Embedded, folder_dir, storage_error
+from .store import REPAIR, Collection, Embedded, FileBatch, folder_dir, storage_error
 from .tasks import Progress, no_progress
 
 # Scan problems (symlink loops, unreadable folders) have no fingerprint; this one marks them.
@@ -114,28 +114,25 @@ def index_folder(
         if loaded is not None and todo:
             report.backend = loaded.describe_backend()
         progress(0, len(todo), "embedding")
-        batches = embed_batches(
-            loaded, todo, lambda e: folder / e.path, batch_size, decode_workers=decode_workers,
-            cancelled=cancelled,
+        batches = _embedded_here(
+            loaded, todo, folder, batch_size, decode_workers, cancelled,
         ) if loaded else iter(())
-        for batch in batches:
-            embedded = [
-                Embedded(entry, vector, d.width, d.height, d.thumbnail)
-                for entry, d, vector in zip(batch.items, batch.decoded, batch.vectors)
-            ]
+        for embedded, failures in batches:
             ids = collection.add_batch(embedded, [])
-            if batch.failures:
-                _record_skipped(collection, ann, batch.failures, report)
+            if failures:
+                _record_skipped(collection, ann, failures, report)
+            vectors = (np.stack([e.vector for e in embedded]) if embedded
+                       else np.empty((0, spec.dim), np.float32))
             if ann and ids:
-                ann.upsert(batch.vectors, np.asarray(ids))
+                ann.upsert(vectors, np.asarray(ids))
             report.embedded += len(ids)
-            fresh = sum(e.path in new_paths for e in batch.items)
+            fresh = sum(e.entry.path in new_paths for e in embedded)
             report.new += fresh
-            report.modified += len(batch.items) - fresh
-            done += len(batch.items) + len(batch.failures)
+            report.modified += len(embedded) - fresh
+            done += len(embedded) + len(failures)
             progress(done, len(todo), f"embedded {done} of {len(todo)}")
             if on_batch and ids:
-                on_batch(ids, [e.path for e in batch.items], batch.vectors)
+                on_batch(ids, [e.entry.path for e in embedded], vectors)
         report.cancelled = cancelled()
 
         progress(done, len(todo), "saving the index")
@@ -153,6 +150,20 @@ def index_folder(
         collection.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _embedded_here(
+    model: LoadedModel, todo: list[catalog.FileEntry], folder: Path, batch_size: int,
+    decode_workers: int | None, cancelled: Callable[[], bool],
+) -> Iterator[FileBatch]:
+    """The files of `todo` embedded in this process, a batch at a time."""
+    for batch in embed_batches(model, todo, lambda e: folder / e.path, batch_size,
+                               decode_workers=decode_workers, cancelled=cancelled):
+        yield FileBatch(
+            [Embedded(entry, vector, d.width, d.height, d.thumbnail)
+             for entry, d, vector in zip(batch.items, batch.decoded, batch.vectors)],
+            batch.failures,
+        )
 
 
 def _record_skipped(

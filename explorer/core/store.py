@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import platformdirs
@@ -277,6 +278,13 @@ class Embedded:
     width: int
     height: int
     thumbnail: bytes | None = None
+
+
+class FileBatch(NamedTuple):
+    """What one add_batch stores: the files embedded, and the files skipped with their reasons."""
+
+    embedded: list[Embedded]
+    skipped: list[tuple[FileEntry, str]]
 
 
 class ThumbnailStore:
