@@ -61,7 +61,11 @@ class Runner(Protocol):
 
 def threads() -> int:
     """Intra-op threads: every core. The decode threads mostly wait on Pillow's C code with the
-    GIL released, and the pipeline measured best with both sharing all cores."""
+    GIL released, and the pipeline measured best with both sharing all cores. A process given
+    fewer says so in OMP_NUM_THREADS (Ray sets it to each worker's share of the CPUs)."""
+    allotted = os.environ.get("OMP_NUM_THREADS", "")
+    if allotted.isdigit() and int(allotted) > 0:
+        return int(allotted)
     return max(1, os.cpu_count() or 1)
 
 
