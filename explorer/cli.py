@@ -18,6 +18,7 @@ from pathlib import Path
 from .core import backends, catalog, images
 from .core.backends import BackendUnavailable
 from .core.backbones import DEFAULT_MODEL, UnknownModel, WeightsUnavailable, get_spec, list_specs
+from .core.cluster import INSTALL_HINT, ClusterError, RayCluster, import_ray
 from .core.store import CollectionError, folder_dir, indexed_models
 from .core.tasks import CancelToken
 from .logs import (DEFAULT_LEVEL, LEVEL_OPTION, LEVELS, log_file, log_to_stderr, take_level_option,
@@ -77,19 +78,23 @@ def interruptible(quiet: bool = False):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    cluster = None
+    if args.ray:
+        import_ray()  # before the scan: a missing Ray says so at once
+        cluster = RayCluster(args.ray, workers=args.ray_workers, gpus_per_worker=args.ray_worker_gpus)
     report = _run_index(_folder(args.folder), args.model, args.backend, quiet=args.quiet,
-                        batch_size=args.batch_size, workers=args.workers)
+                        batch_size=args.batch_size, workers=args.workers, cluster=cluster)
     print(report.summary())
     return 130 if report.cancelled else 0
 
 
 def _run_index(folder: Path, model: str, backend: str, quiet: bool = False, batch_size: int = 32,
-               workers: int | None = None):
+               workers: int | None = None, cluster=None):
     from .core.indexer import index_folder
 
     with interruptible(quiet) as (token, progress):
         report = index_folder(folder, model, progress=progress, cancelled=token, batch_size=batch_size,
-                              decode_workers=workers, backend=backend)
+                              decode_workers=workers, backend=backend, cluster=cluster)
         if report.backend:
             progress.close()
             print(f"forward pass: {report.backend}", file=sys.stderr)
@@ -453,6 +458,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="embed on a Ray cluster: ADDRESS is a running one (auto, host:6379, "
+                        "ray://host:10001), none a local Ray instance; needs " + INSTALL_HINT)
+    p.add_argument("--ray-workers", type=_positive, default=None, metavar="N",
+                   help="model processes on the cluster (default: one per CPU)")
+    p.add_argument("--ray-worker-gpus", type=float, default=0.0, metavar="G",
+                   help="GPUs per worker (default 0: CPU workers)")
 
     p = command("search", cmd_search, "the images most similar to one or more example images",
                 (folder, as_json, indexed_model, backend))
@@ -511,6 +523,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, sub.choices
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def _parent(declare) -> argparse.ArgumentParser:
     """A parent parser holding the arguments `declare(parser)` adds, for commands to share."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -551,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             get_spec(args.model)
         return args.func(args)
     except (UserError, catalog.FolderError, WeightsUnavailable, CollectionError, UnknownModel,
-            BackendUnavailable) as err:
+            BackendUnavailable, ClusterError) as err:
         print(f"explorer: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `explorer neighbours ... | head`
