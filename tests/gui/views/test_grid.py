@@ -19,8 +19,8 @@ from explorer.gui.state.app_state import AppState, IndexingStatus
 from explorer.gui.state.query import QueryExample
 from explorer.gui.controllers.thumbnails import ThumbnailCache
 from explorer.gui.controllers.tasks import Tasks
-from tests.conftest import copy_sample
-from tests.gui.conftest import rows_by_name, wait_until_ready
+from helpers import copy_sample
+from gui_helpers import rows_by_name, wait_until_ready
 
 DecorationRole = Qt.ItemDataRole.DecorationRole
 
