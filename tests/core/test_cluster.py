@@ -22,8 +22,12 @@ from explorer.core.store import folder_dir
 from helpers import add_bad_and_odd_files, copy_sample
 
 MODEL = "efficientnet-lite0"
-# Token authentication, as a real cluster has it: an explicit address needs it said (Ray's rule).
-RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+def ray_env() -> dict[str, str]:
+    """Token authentication, as a real cluster has it: an explicit address needs it said (Ray's
+    rule)."""
+    return {**os.environ, "RAY_AUTH_MODE": "token"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def ray_address():
         [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={port}",
          "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
          "--disable-usage-stats", f"--temp-dir={temp}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=RAY_ENV,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=ray_env(),
     )
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -60,7 +64,7 @@ def index_on_ray(folder: Path, address: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "explorer.cli", "index", str(folder), "--ray", address, "--ray-workers", "2",
          "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=RAY_ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ray_env(),
     )
 
 
