@@ -111,8 +111,7 @@ def index_folder(
 
         done = 0
         batches: Iterator[FileBatch] = iter(())
-        if todo and cluster:
-            progress(0, len(todo), f"starting {spec.name} on Ray")
+        if todo and cluster:  # Ray starts at the first batch asked for, below
             batches = cluster.embed(spec.name, sha256, spec.preprocessing.describe(), backend, folder,
                                     todo, batch_size, cancelled)
         elif todo:
