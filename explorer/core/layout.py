@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ class Layout:
                 return cls(data["ids"], data["xy"])
         except FileNotFoundError:
             return None
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:  # truncated: BadZipFile
             log.warning("the map %s is damaged (%s): it is computed again", directory / LAYOUT_FILE, err)
             return None
 
