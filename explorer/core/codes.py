@@ -78,8 +78,12 @@ class Codebook:
             scores = torch.from_numpy(codes) @ projected
         return scores.float().numpy() + np.float32(self.mean @ query)
 
-    def needs_refit(self, rows: int) -> bool:
-        return rows >= REFIT_GROWTH * max(self.fitted_rows, 1)
+    def needs_refit(self, rows: int, dims: int = DEFAULT_DIMS) -> bool:
+        """Whether a collection grown to `rows` should have its axes fitted again: once it has
+        doubled, or at all while the axes are fewer than `dims` because the images then were
+        fewer (a handful of photos span a handful of directions, which new kinds miss)."""
+        grown = rows > self.fitted_rows
+        return grown and (self.dims < dims or rows >= REFIT_GROWTH * max(self.fitted_rows, 1))
 
 
 @dataclass(eq=False)
@@ -138,3 +142,38 @@ class Codes:
             log.warning("the search codes in %s do not match their codebook: they are made again", directory)
             return None
         return cls(codebook, ids, codes)
+
+
+def has_codes(directory: Path) -> bool:
+    return (directory / CODEBOOK_FILE).is_file() and (directory / CODES_FILE).is_file()
+
+
+def update_codes(directory: Path, ids: np.ndarray, vectors: np.ndarray, changed: np.ndarray,
+                 generation: int, dims: int = DEFAULT_DIMS) -> Codes | None:
+    """The codes of exactly `ids` (sorted; rows of `vectors`), saved in `directory`.
+
+    Saved codes are reused for every id whose vector is not in `changed` (ids embedded again this
+    run); the rest are encoded on the saved axes, so adding 1% of a collection encodes 1% of it.
+    The axes are fitted anew when there are none yet, they are of another model's width, or
+    Codebook.needs_refit says the collection has outgrown them. Fewer than two images have no axes: None.
+    """
+    ids = np.asarray(ids, np.int64)
+    if len(ids) < 2:
+        for name in (CODEBOOK_FILE, CODES_FILE):
+            (directory / name).unlink(missing_ok=True)
+        return None
+    saved = Codes.load(directory)
+    if saved is not None and saved.matches(ids) and not len(changed):
+        return saved
+    if saved is None or saved.codebook.mean.shape != (vectors.shape[1],) or saved.codebook.needs_refit(len(ids), dims):
+        codes = Codes.build(vectors, ids, dims)
+    else:
+        rows = np.searchsorted(saved.ids, ids).clip(0, max(len(saved.ids) - 1, 0))
+        kept = (saved.ids[rows] == ids) & ~np.isin(ids, changed) if len(saved.ids) else np.zeros(len(ids), bool)
+        out = np.empty((len(ids), saved.codebook.dims), np.float16)
+        out[kept] = saved.codes[rows[kept]]
+        out[~kept] = saved.codebook.encode(vectors[~kept])
+        codes = Codes(saved.codebook, ids, out)
+    del saved  # unmaps the old file: Windows refuses to replace a file that is mapped
+    codes.save(directory, generation)
+    return codes

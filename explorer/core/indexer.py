@@ -13,6 +13,7 @@ import numpy as np
 from . import catalog
 from .ann import AnnIndex
 from .cluster import RayCluster
+from .codes import has_codes, update_codes
 from .embed import embed_batches
 from .backbones import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
 from .store import REPAIR, Collection, Embedded, FileBatch, folder_dir, storage_error
@@ -110,6 +111,7 @@ def index_folder(
             _record_skipped(collection, ann, unreadable, report)
 
         done = 0
+        touched: list[int] = []  # ids embedded in this run: their codes are made again
         batches: Iterator[FileBatch] = iter(())
         if todo and cluster:  # Ray starts at the first batch asked for, below
             batches = cluster.embed(spec.name, sha256, spec.preprocessing.describe(), backend, folder,
@@ -123,6 +125,7 @@ def index_folder(
         progress(0, len(todo), "embedding")
         for embedded, failures in batches:
             ids = collection.add_batch(embedded, [])
+            touched.extend(ids)
             if failures:
                 _record_skipped(collection, ann, failures, report)
             vectors = (np.stack([e.vector for e in embedded]) if embedded
@@ -143,9 +146,12 @@ def index_folder(
 
         progress(done, len(todo), "saving the index")
         collection.compact()
-        if ann is None and not AnnIndex.is_current(collection.dir, spec.dim, collection.generation):
+        build_ann = ann is None and not AnnIndex.is_current(collection.dir, spec.dim, collection.generation)
+        if build_ann or changed or touched or not has_codes(collection.dir):
             ids, _, vectors = collection.live()
-            ann = AnnIndex.build(vectors, ids)
+            if build_ann:
+                ann = AnnIndex.build(vectors, ids)
+            update_codes(collection.dir, ids, vectors, np.asarray(touched, np.int64), collection.generation)
         if ann is not None:
             ann.save(collection.dir, collection.generation)
     except (OSError, sqlite3.Error) as err:  # the data directory failing: full, read-only, ...

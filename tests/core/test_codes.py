@@ -3,8 +3,9 @@ default model. Quality at scale is bench/bench_codes.py's; here, what must hold 
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from explorer.core.codes import CODEBOOK_FILE, CODES_FILE, Codebook, Codes
+from explorer.core.codes import CODEBOOK_FILE, CODES_FILE, Codebook, Codes, update_codes
 from explorer.core.indexer import index_folder
 from explorer.core.search import SearchIndex
 from helpers import copy_sample
@@ -73,8 +74,85 @@ def test_codes_saved_load_memory_mapped_and_damage_makes_them_again(sample_vecto
     assert Codes.load(tmp_path) is None
 
 
-def test_refit_once_the_collection_has_doubled(sample_vectors):
+def test_refit_once_the_collection_has_doubled_or_outgrown_few_axes(sample_vectors):
     _, vectors, _ = sample_vectors
     book = Codebook.fit(vectors[:40], dims=16)
-    assert book.fitted_rows == 40
-    assert not book.needs_refit(79) and book.needs_refit(80)
+    assert book.fitted_rows == 40 and book.dims == 16
+    assert not book.needs_refit(40, dims=16) and not book.needs_refit(79, dims=16)
+    assert book.needs_refit(80, dims=16)
+    few = Codebook.fit(vectors[:10], dims=16)  # 10 photos span 9 directions, not 16
+    assert few.dims == 9 and not few.needs_refit(10, dims=16) and few.needs_refit(11, dims=16)
+
+
+def test_update_encodes_only_what_changed(sample_vectors, tmp_path):
+    ids, vectors, _ = sample_vectors
+    first = update_codes(tmp_path, ids[:60], vectors[:60], np.array([], np.int64), 1, dims=16)
+    assert first is not None and first.codebook.fitted_rows == 60
+    before = np.array(first.codes)
+    # 31 more, the vector of one of the first changed (as a file re-embedded), one removed.
+    grown = vectors.copy()
+    grown[5] = vectors[80]
+    keep = np.delete(np.arange(91), 7)
+    second = update_codes(tmp_path, ids[keep], grown[keep], ids[[5]], 2, dims=16)
+    assert second is not None and second.matches(ids[keep])
+    np.testing.assert_array_equal(second.codebook.axes, first.codebook.axes)  # 90 < 2 x 60
+    old_rows = [r for r in range(60) if r not in (5, 7)]
+    np.testing.assert_array_equal(second.codes[[list(keep).index(r) for r in old_rows]], before[old_rows])
+    # The rest (the changed and the new) encoded on those axes (to float16's rounding).
+    np.testing.assert_allclose(second.codes.astype(np.float32),
+                               second.codebook.encode(grown[keep]).astype(np.float32), atol=1e-3)
+    loaded = Codes.load(tmp_path)
+    assert loaded is not None and loaded.matches(ids[keep])
+    # Nothing changed: the saved codes as they are, not written again.
+    stamp = (tmp_path / CODES_FILE).stat().st_mtime_ns
+    assert update_codes(tmp_path, ids[keep], grown[keep], np.array([], np.int64), 3, dims=16) is not None
+    assert (tmp_path / CODES_FILE).stat().st_mtime_ns == stamp
+    # Fewer than two images: no axes, no files.
+    assert update_codes(tmp_path, ids[:1], vectors[:1], np.array([], np.int64), 4) is None
+    assert not list(tmp_path.iterdir())
+
+
+def test_indexing_keeps_the_codes_in_step(tmp_path, lite0):
+    folder = copy_sample(tmp_path / "photos", ["cat", "coffee", "rocket", "astronaut"])
+    index_folder(folder, lite0)
+    index = SearchIndex.open(folder)
+    first = index.codes()
+    assert first is not None and first.matches(index.ids) and first.codebook.fitted_rows == 28
+    index.close()
+
+    # More photos, one changed, one removed: codes for exactly the images now there, each the
+    # one its current vector gives (28 photos had 27 axes: the grown collection gets its own).
+    copy_sample(tmp_path / "more", ["brick", "clock"])
+    for label in ("brick", "clock"):
+        (tmp_path / "more" / label).rename(folder / label)
+    changed = folder / "cat" / "cat-original.jpg"
+    Image.open(changed).rotate(90, expand=True).save(changed)
+    next((folder / "coffee").glob("*.jpg")).unlink()
+    index_folder(folder, lite0)
+    index = SearchIndex.open(folder)
+    try:
+        second = index.codes()
+        assert second is not None and second.matches(index.ids) and len(index) == 28 + 14 - 1
+        assert second.codebook.fitted_rows == 41
+        np.testing.assert_allclose(second.codes.astype(np.float32),
+                                   second.codebook.encode(index.vectors).astype(np.float32), atol=1e-3)
+        # The search index answers from the codes when asked to, exactly by default at this size.
+        query = index.vectors[0]
+        np.testing.assert_array_equal(index.similarities(query, exact=False), second.similarities(query))
+        np.testing.assert_allclose(index.similarities(query), index.vectors @ query, rtol=1e-6)
+        assert np.abs(index.similarities(query, exact=False) - index.vectors @ query).max() < 2e-3
+    finally:
+        index.close()
+
+
+def test_a_batch_taken_in_while_indexing_makes_the_codes_stale(sample_vectors, tmp_path, lite0):
+    folder = copy_sample(tmp_path / "photos", ["cat", "coffee"])
+    index_folder(folder, lite0)
+    index = SearchIndex.open(folder)
+    try:
+        assert index.codes() is not None
+        index.apply_batch([10_000], ["cat/new.jpg"], index.vectors[:1].copy())
+        query = index.vectors[3]
+        np.testing.assert_array_equal(index.similarities(query, exact=False), index.vectors @ query)
+    finally:
+        index.close()
