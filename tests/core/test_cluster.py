@@ -3,6 +3,7 @@ processes: it makes the collection a local run makes, and a driver killed midway
 duplicates nothing."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -24,10 +25,15 @@ from helpers import add_bad_and_odd_files, copy_sample
 MODEL = "efficientnet-lite0"
 
 
+# The cluster's token, given to every process here: `ray start` no longer makes one when none is
+# found (Ray 2.60), and ~/.ray/auth_token is the user's, not the tests'.
+TOKEN = secrets.token_hex(32)
+
+
 def ray_env() -> dict[str, str]:
     """Token authentication, as a real cluster has it: an explicit address needs it said (Ray's
     rule)."""
-    return {**os.environ, "RAY_AUTH_MODE": "token"}
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}
 
 
 @pytest.fixture(scope="module")
