@@ -1,7 +1,7 @@
 """A large synthetic collection, written through core, for GUI and search benchmarks.
 
 Real tiny JPEG files on disk (so re-indexing finds them unchanged), clustered unit vectors as if
-embedded by the default model, their thumbnails, the HNSW graph and a 2D layout, all stored by
+embedded by the default model, their thumbnails, the compact codes with the HNSW graph on them and a 2D layout, all stored by
 the same code the app uses. Generated once under bench/out/ and reused.
 
     python bench/synthetic.py 100000
@@ -20,8 +20,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.core.ann import AnnIndex  # noqa: E402
 from explorer.core.catalog import FileEntry  # noqa: E402
+from explorer.core.indexer import update_search_files  # noqa: E402
 from explorer.core.layout import Layout  # noqa: E402
 from explorer.core.backbones import fetch_weights, get_spec  # noqa: E402
 from explorer.core.store import Collection, Embedded, folder_dir  # noqa: E402
@@ -68,10 +68,10 @@ def synthetic_collection(n: int, dim: int = 1280, seed: int = 0) -> Path:
         collection.add_batch([Embedded(e, v, 64, 48, jpegs[lab]) for e, v, lab in
                               zip(entries[block], vectors, labels[block])], [])
     collection.compact()
-    ids, _, vectors = collection.live()
     t = time.perf_counter()
-    AnnIndex.build(vectors, ids).save(collection.dir, collection.generation)
-    print(f"HNSW build {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    update_search_files(collection, -1, np.empty(0, np.int64), [])  # as a first index run ends
+    print(f"codes + HNSW build {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    ids, _, _ = collection.live_files()
     # The map: cluster centres plus spread, as UMAP would draw well-separated clusters.
     order = np.argsort(ids)
     xy = xy_centres[labels] + rng.normal(scale=0.6, size=(n, 2))

@@ -135,7 +135,7 @@ def _indexed_vectors(index, queries: list[str]):
             raise UserError(f"{index.collection.model!r} was imported, and Explorer cannot run its model: "
                             f"a query must be an image of {index.folder} that it holds, not {query}")
         rows.append(row)
-    return np.stack([index.vectors[r] for r in rows])
+    return index.vectors_of(np.asarray(rows))
 
 
 def _region_vectors(model, args: argparse.Namespace):

@@ -1,7 +1,8 @@
 """Nearest-neighbour search: an hnswlib index (cosine) and exact search to check it against.
 
 Labels in the index are the collection's stable file ids. The index file records the collection
-generation it matches; a mismatch (say, after a kill mid-index) means it is rebuilt.
+generation it matches and the space its vectors are in (`space`: the compact codes' axes,
+codes.py); a mismatch (say, after a kill mid-index, or axes fitted anew) means it is rebuilt.
 """
 
 from __future__ import annotations
@@ -42,14 +43,21 @@ def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.n
 class AnnIndex:
     """hnswlib HNSW graph over unit vectors, labelled by file id."""
 
-    def __init__(self, dim: int, index: hnswlib.Index | None = None):
+    def __init__(self, dim: int, index: hnswlib.Index | None = None, space: str = ""):
         self.dim = dim
+        self.space = space  # what the vectors are: "" full vectors, else the codes' axes
         self.index = index or hnswlib.Index(space="cosine", dim=dim)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray, threads: int | None = None) -> "AnnIndex":
-        ann = cls(vectors.shape[1])
-        ann.index.init_index(max_elements=max(len(ids), 16), ef_construction=EF_CONSTRUCTION, M=M)
+    def empty(cls, dim: int, capacity: int, space: str = "") -> "AnnIndex":
+        ann = cls(dim, space=space)
+        ann.index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M)
+        return ann
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, threads: int | None = None,
+              space: str = "") -> "AnnIndex":
+        ann = cls.empty(vectors.shape[1], len(ids), space)
         if len(ids):
             ann.index.add_items(vectors, ids, num_threads=threads or os.cpu_count() or 1)
         return ann
@@ -83,28 +91,29 @@ class AnnIndex:
         tmp = directory / "hnsw.bin.tmp"
         self.index.save_index(str(tmp))
         os.replace(tmp, directory / "hnsw.bin")
-        state = {"generation": generation, "dim": self.dim, "M": M, "ef_construction": EF_CONSTRUCTION,
-                 "bytes": (directory / "hnsw.bin").stat().st_size}
+        state = {"generation": generation, "dim": self.dim, "space": self.space, "M": M,
+                 "ef_construction": EF_CONSTRUCTION, "bytes": (directory / "hnsw.bin").stat().st_size}
         tmp_json = directory / "hnsw.json.tmp"
         tmp_json.write_text(json.dumps(state))
         os.replace(tmp_json, directory / "hnsw.json")
 
     @staticmethod
-    def is_current(directory: Path, dim: int, generation: int) -> bool:
-        """Whether a saved index matches `generation` (reads only its small state file, and the
-        graph's size: a truncated graph is stale, so the next index run builds it again)."""
+    def is_current(directory: Path, dim: int, generation: int, space: str = "") -> bool:
+        """Whether a saved index matches `generation` and `space` (reads only its small state
+        file, and the graph's size: a truncated graph is stale, so the next index run builds it
+        again)."""
         try:
             state = json.loads((directory / "hnsw.json").read_text())
             size = (directory / "hnsw.bin").stat().st_size
         except (OSError, ValueError):
             return False
         return state.get("generation") == generation and state.get("dim") == dim \
-            and state.get("bytes", size) == size
+            and state.get("space", "") == space and state.get("bytes", size) == size
 
     @classmethod
-    def load(cls, directory: Path, dim: int, generation: int) -> "AnnIndex | None":
-        """The saved index if it matches `generation`, else None (stale or missing)."""
-        if not cls.is_current(directory, dim, generation):
+    def load(cls, directory: Path, dim: int, generation: int, space: str = "") -> "AnnIndex | None":
+        """The saved index if it matches `generation` and `space`, else None (stale or missing)."""
+        if not cls.is_current(directory, dim, generation, space):
             return None
         index = hnswlib.Index(space="cosine", dim=dim)
         try:
@@ -113,4 +122,4 @@ class AnnIndex:
             log.warning("the search graph %s is damaged (%s): it is built again from the vectors",
                         directory / "hnsw.bin", err)
             return None
-        return cls(dim, index)
+        return cls(dim, index, space)

@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 from .ann import AnnIndex
+from .codes import CODEBOOK_FILE, CODES_FILE, Codes
 from .layout import LAYOUT_FILE, Layout
 from .store import REPORT, Collection, CollectionDamaged, Damage, folder_dir, indexed_models
 
 _GRAPH_FILES = ("hnsw.bin", "hnsw.json")
+_CODE_FILES = (CODES_FILE, CODEBOOK_FILE)
 
 
 def check_folder(folder: Path) -> list[Damage]:
@@ -41,12 +43,17 @@ def check_folder(folder: Path) -> list[Damage]:
 
 
 def _caches(collection: Collection) -> list[Damage]:
-    """The search graph and the map: caches, made again when unreadable (on the next search or
-    opening), but a check lists them."""
+    """The search codes, the graph on them and the map: caches, made again when unreadable (on
+    the next search or opening), but a check lists them."""
     found = []
-    if collection.count() and AnnIndex.load(collection.dir, collection.dim, collection.generation) is None:
-        found.append(Damage(collection.dir / "hnsw.bin", "unreadable or out of date",
-                            "the search graph is built again from the vectors"))
+    if collection.count() > 1:
+        codes = Codes.load(collection.dir)
+        if codes is None or codes.generation != collection.generation:
+            found.append(Damage(collection.dir / CODES_FILE, "missing, unreadable or out of date",
+                                "the search codes and graph are made again from the vectors"))
+        elif AnnIndex.load(collection.dir, codes.codebook.dims, collection.generation, codes.codebook.key) is None:
+            found.append(Damage(collection.dir / "hnsw.bin", "unreadable or out of date",
+                                "the search graph is built again from the codes"))
     layout = collection.dir / LAYOUT_FILE
     if layout.exists() and Layout.load(collection.dir) is None:
         found.append(Damage(layout, "unreadable", "the map is computed again"))
@@ -54,11 +61,14 @@ def _caches(collection: Collection) -> list[Damage]:
 
 
 def drop_caches(found: list[Damage]) -> None:
-    """Delete the damaged search graphs and maps among `found`: indexing (the graph) and the app
-    (the map) make them again. Indexing checks the graph by its size only, not by reading it."""
+    """Delete the damaged search codes, graphs and maps among `found`: indexing (codes and graph)
+    and the app (the map) make them again. Indexing checks the graph by its size only, not by reading it."""
     for damage in found:
         if damage.path.name == LAYOUT_FILE:
             damage.path.unlink(missing_ok=True)
+        elif damage.path.name in _CODE_FILES:  # the graph on them goes with them
+            for name in _CODE_FILES + _GRAPH_FILES:
+                (damage.path.parent / name).unlink(missing_ok=True)
         elif damage.path.name in _GRAPH_FILES:
             for name in _GRAPH_FILES:
                 (damage.path.parent / name).unlink(missing_ok=True)

@@ -16,15 +16,19 @@ they are made again.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import warnings
 import zipfile
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from .ann import AnnIndex
 from .layout import principal_axes
 from .store import temp_beside
 
@@ -36,6 +40,16 @@ DEFAULT_DIMS = 256
 FIT_SAMPLE_ROWS = 50_000  # axes from evenly spaced rows: all rows' variance within noise, far faster
 REFIT_GROWTH = 2.0  # the axes are fitted again once the collection has doubled since their fit
 _ENCODE_ROWS = 65_536  # rows projected at a time: bounds the float32 temporary
+
+
+Reader = Callable[[np.ndarray], np.ndarray]  # row numbers -> their vectors (from disk, say)
+
+
+def _reader(vectors: np.ndarray | Reader, rows: int | None) -> tuple[Reader, int]:
+    if callable(vectors):
+        assert rows is not None
+        return vectors, rows
+    return vectors.__getitem__, len(vectors) if rows is None else rows
 
 
 @dataclass(eq=False)  # arrays inside: compared by identity
@@ -50,13 +64,26 @@ class Codebook:
     def dims(self) -> int:
         return int(self.axes.shape[0])
 
+    @functools.cached_property
+    def key(self) -> str:
+        """Names these axes: a search graph records the axes it was built on."""
+        return hashlib.blake2b(self.mean.tobytes() + self.axes.tobytes(), digest_size=8).hexdigest()
+
     @classmethod
-    def fit(cls, vectors: np.ndarray, dims: int = DEFAULT_DIMS, seed: int = 0) -> "Codebook":
-        """Principal axes of at most FIT_SAMPLE_ROWS evenly spaced rows of `vectors`."""
-        dims = min(dims, vectors.shape[1], max(1, len(vectors) - 1))
-        sample = vectors[::-(-len(vectors) // FIT_SAMPLE_ROWS)]
+    def fit(cls, vectors: np.ndarray | Reader, dims: int = DEFAULT_DIMS, rows: int | None = None,
+            seed: int = 0) -> "Codebook":
+        """Principal axes of at most FIT_SAMPLE_ROWS evenly spaced of the vectors (an array,
+        or `rows` of them that `read(row numbers)` returns)."""
+        read, rows = _reader(vectors, rows)
+        sample = read(np.arange(0, rows, -(-rows // FIT_SAMPLE_ROWS)))
+        dims = min(dims, sample.shape[1], max(1, rows - 1))
         mean, axes = principal_axes(sample, dims, seed=seed)
-        return cls(mean, axes, len(vectors))
+        return cls(mean, axes, rows)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """Search-graph coordinates: unit vectors projected on the axes, not centred (P x, float32).
+        Their cosines are those of the vectors less the parts off the axes."""
+        return np.atleast_2d(np.asarray(vectors, np.float32)) @ self.axes.T
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         """(N, dims) float16 codes of unit vectors."""
@@ -93,13 +120,35 @@ class Codes:
     codebook: Codebook
     ids: np.ndarray  # int64, sorted
     codes: np.ndarray  # (N, dims) float16, memory-mapped when loaded
+    generation: int = -1  # of the collection they were saved for
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray, dims: int = DEFAULT_DIMS,
+    def build(cls, vectors: np.ndarray | Reader, ids: np.ndarray, dims: int = DEFAULT_DIMS,
               codebook: Codebook | None = None) -> "Codes":
-        """Codes of `vectors` (rows of `ids`), on `codebook` or on axes fitted on them."""
-        codebook = codebook or Codebook.fit(vectors, dims)
-        return cls(codebook, np.asarray(ids, np.int64), codebook.encode(vectors))
+        """Codes of the vectors of `ids` (an array, or `read(row numbers)`), on `codebook` or
+        on axes fitted on them; read a block of rows at a time."""
+        ids = np.asarray(ids, np.int64)
+        read, _ = _reader(vectors, len(ids))
+        codebook = codebook or Codebook.fit(read, dims, len(ids))
+        out = np.empty((len(ids), codebook.dims), np.float16)
+        for start in range(0, len(ids), _ENCODE_ROWS):
+            rows = np.arange(start, min(start + _ENCODE_ROWS, len(ids)))
+            out[rows] = codebook.encode(read(rows))
+        return cls(codebook, ids, out)
+
+    def graph_vectors(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Codebook.project of the coded vectors in `rows`: c = P x - P mean, so P x = c + P mean."""
+        book = self.codebook
+        return self.codes[rows].astype(np.float32) + book.mean @ book.axes.T
+
+    def build_graph(self) -> AnnIndex:
+        """The HNSW graph of these codes (a 256-d graph builds ~5x faster than a 1280-d one and
+        takes a fifth of the memory), labelled by id; its searches are re-ranked on the full vectors."""
+        ann = AnnIndex.empty(self.codebook.dims, len(self.ids), space=self.codebook.key)
+        for start in range(0, len(self.ids), _ENCODE_ROWS):  # bounds the float32 copy
+            block = slice(start, start + _ENCODE_ROWS)
+            ann.upsert(self.graph_vectors(block), self.ids[block])
+        return ann
 
     def matches(self, ids: np.ndarray) -> bool:
         return len(self.ids) == len(ids) and bool(np.array_equal(self.ids, ids))
@@ -131,7 +180,7 @@ class Codes:
                 if int(book["version"]) != VERSION:
                     return None
                 codebook = Codebook(book["mean"], book["axes"], int(book["fitted_rows"]))
-                ids = book["ids"]
+                ids, generation = book["ids"], int(book["generation"])
             codes = np.load(directory / CODES_FILE, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             return None
@@ -141,19 +190,18 @@ class Codes:
         if codes.shape != (len(ids), codebook.dims) or codes.dtype != np.float16:
             log.warning("the search codes in %s do not match their codebook: they are made again", directory)
             return None
-        return cls(codebook, ids, codes)
+        return cls(codebook, ids, codes, generation)
 
 
-def has_codes(directory: Path) -> bool:
-    return (directory / CODEBOOK_FILE).is_file() and (directory / CODES_FILE).is_file()
+def update_codes(directory: Path, ids: np.ndarray, read: Reader,
+                 changed: np.ndarray, generation: int, since: int, dims: int = DEFAULT_DIMS) -> Codes | None:
+    """The codes of exactly `ids` (sorted), whose vectors `read(row numbers)` returns, saved in
+    `directory` for collection `generation`.
 
-
-def update_codes(directory: Path, ids: np.ndarray, vectors: np.ndarray, changed: np.ndarray,
-                 generation: int, dims: int = DEFAULT_DIMS) -> Codes | None:
-    """The codes of exactly `ids` (sorted; rows of `vectors`), saved in `directory`.
-
-    Saved codes are reused for every id whose vector is not in `changed` (ids embedded again this
-    run); the rest are encoded on the saved axes, so adding 1% of a collection encodes 1% of it.
+    Saved codes that were current at generation `since` are reused for every id not in `changed`
+    (the ids embedded since then); the rest are encoded on the saved axes, so adding 1% of a
+    collection encodes 1% of it. Codes saved at another generation (a run killed before it saved
+    them) are not reused: a file embedded again then keeps its id but not its vector.
     The axes are fitted anew when there are none yet, they are of another model's width, or
     Codebook.needs_refit says the collection has outgrown them. Fewer than two images have no axes: None.
     """
@@ -163,17 +211,23 @@ def update_codes(directory: Path, ids: np.ndarray, vectors: np.ndarray, changed:
             (directory / name).unlink(missing_ok=True)
         return None
     saved = Codes.load(directory)
-    if saved is not None and saved.matches(ids) and not len(changed):
+    if saved is not None and saved.matches(ids) and saved.generation == generation:
         return saved
-    if saved is None or saved.codebook.mean.shape != (vectors.shape[1],) or saved.codebook.needs_refit(len(ids), dims):
-        codes = Codes.build(vectors, ids, dims)
+    width = read(np.empty(0, np.int64)).shape[1] if saved is not None else 0
+    if saved is None or saved.codebook.mean.shape != (width,) or saved.codebook.needs_refit(len(ids), dims):
+        codes = Codes.build(read, ids, dims)
     else:
         rows = np.searchsorted(saved.ids, ids).clip(0, max(len(saved.ids) - 1, 0))
-        kept = (saved.ids[rows] == ids) & ~np.isin(ids, changed) if len(saved.ids) else np.zeros(len(ids), bool)
+        kept = (saved.ids[rows] == ids) & ~np.isin(ids, changed) if saved.generation == since \
+            else np.zeros(len(ids), bool)
         out = np.empty((len(ids), saved.codebook.dims), np.float16)
         out[kept] = saved.codes[rows[kept]]
-        out[~kept] = saved.codebook.encode(vectors[~kept])
+        fresh = np.flatnonzero(~kept)
+        for start in range(0, len(fresh), _ENCODE_ROWS):  # bounds what is read at a time
+            block = fresh[start:start + _ENCODE_ROWS]
+            out[block] = saved.codebook.encode(read(block))
         codes = Codes(saved.codebook, ids, out)
     del saved  # unmaps the old file: Windows refuses to replace a file that is mapped
     codes.save(directory, generation)
+    codes.generation = generation
     return codes

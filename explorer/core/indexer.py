@@ -13,7 +13,7 @@ import numpy as np
 from . import catalog
 from .ann import AnnIndex
 from .cluster import RayCluster
-from .codes import has_codes, update_codes
+from .codes import Codes, update_codes
 from .embed import embed_batches
 from .backbones import DEFAULT_MODEL, LoadedModel, fetch_weights, get_spec, load_model
 from .store import REPAIR, Collection, Embedded, FileBatch, folder_dir, storage_error
@@ -94,21 +94,16 @@ def index_folder(
         problems = {p.path: p.reason for p in scan.problems}
         scanned = scan.files + [catalog.FileEntry(p, _NO_FINGERPRINT, _NO_FINGERPRINT) for p in problems]
         changes = catalog.diff(scanned, collection.known())
-        # The graph is only read when something changed: at 100k images loading it takes ~0.5 s,
-        # holding the GIL (hnswlib), which would freeze the app on every no-change re-index.
         changed = bool(changes.new or changes.modified or changes.removed)
-        ann = AnnIndex.load(collection.dir, spec.dim, collection.generation) if changed else None
+        started_at = collection.generation  # what the saved codes and graph may be current for
         report.unchanged, report.removed = len(changes.unchanged), len(changes.removed)
         new_paths = {e.path for e in changes.new}
 
-        removed_ids = collection.remove(changes.removed)
-        if ann:
-            ann.remove(removed_ids)
-
+        gone = collection.remove(changes.removed)  # ids whose vectors left: out of the graph
         todo = [e for e in changes.new + changes.modified if e.path not in problems]
         unreadable = [(e, problems[e.path]) for e in changes.new + changes.modified if e.path in problems]
         if unreadable:
-            _record_skipped(collection, ann, unreadable, report)
+            gone += _record_skipped(collection, unreadable, report)
 
         done = 0
         touched: list[int] = []  # ids embedded in this run: their codes are made again
@@ -127,11 +122,7 @@ def index_folder(
             ids = collection.add_batch(embedded, [])
             touched.extend(ids)
             if failures:
-                _record_skipped(collection, ann, failures, report)
-            vectors = (np.stack([e.vector for e in embedded]) if embedded
-                       else np.empty((0, spec.dim), np.float32))
-            if ann and ids:
-                ann.upsert(vectors, np.asarray(ids))
+                gone += _record_skipped(collection, failures, report)
             report.embedded += len(ids)
             fresh = sum(e.entry.path in new_paths for e in embedded)
             report.new += fresh
@@ -139,21 +130,14 @@ def index_folder(
             done += len(embedded) + len(failures)
             progress(done, len(todo), f"embedded {done} of {len(todo)}")
             if on_batch and ids:
-                on_batch(ids, [e.entry.path for e in embedded], vectors)
+                on_batch(ids, [e.entry.path for e in embedded], np.stack([e.vector for e in embedded]))
         report.cancelled = cancelled()
         if cluster and todo:
             report.backend = cluster.describe()
 
         progress(done, len(todo), "saving the index")
         collection.compact()
-        build_ann = ann is None and not AnnIndex.is_current(collection.dir, spec.dim, collection.generation)
-        if build_ann or changed or touched or not has_codes(collection.dir):
-            ids, _, vectors = collection.live()
-            if build_ann:
-                ann = AnnIndex.build(vectors, ids)
-            update_codes(collection.dir, ids, vectors, np.asarray(touched, np.int64), collection.generation)
-        if ann is not None:
-            ann.save(collection.dir, collection.generation)
+        update_search_files(collection, started_at, np.asarray(touched, np.int64), gone)
     except (OSError, sqlite3.Error) as err:  # the data directory failing: full, read-only, ...
         if storage := storage_error(err, "saving", folder, folder_dir(folder), collection.count):
             raise storage from err
@@ -178,14 +162,42 @@ def _embedded_here(
         )
 
 
-def _record_skipped(
-    collection: Collection, ann: AnnIndex | None, failures: list[tuple[catalog.FileEntry, str]],
-    report: IndexReport,
-) -> None:
-    # A modified file that no longer decodes loses its old vector too.
+def update_search_files(collection: Collection, started_at: int, touched: np.ndarray,
+                         gone: list[int]) -> None:
+    """Bring the compact codes and the HNSW graph on them in step with the collection: the
+    codes of `touched` ids encoded, those of `gone` ones dropped, and the graph updated the same
+    way when it was current for the collection as this run found it (`started_at`) and its
+    codes keep their axes; built anew from the codes otherwise."""
+    directory, generation = collection.dir, collection.generation
+    saved = Codes.load(directory)
+    graph_current = saved is not None and AnnIndex.is_current(
+        directory, saved.codebook.dims, started_at, saved.codebook.key)
+    if saved is not None and saved.generation == generation and graph_current:
+        return  # nothing changed since both were saved
+    # Loaded before the codes change: 0.5 s at 100k images, holding the GIL (hnswlib).
+    ann = AnnIndex.load(directory, saved.codebook.dims, started_at, saved.codebook.key) \
+        if saved is not None and graph_current else None
+    del saved
+    ids, _, slots = collection.live_files()
+    codes = update_codes(directory, ids, lambda rows: collection.vectors_at(slots[rows]), touched,
+                         generation, since=started_at)
+    if codes is None:  # fewer than two images: exact search needs no graph
+        return
+    if ann is not None and ann.space == codes.codebook.key:
+        ann.remove(gone)
+        rows = np.searchsorted(codes.ids, touched[np.isin(touched, codes.ids)])
+        ann.upsert(codes.graph_vectors(rows), codes.ids[rows])
+    else:
+        ann = codes.build_graph()
+    ann.save(directory, generation)
+
+
+def _record_skipped(collection: Collection, failures: list[tuple[catalog.FileEntry, str]],
+                    report: IndexReport) -> list[int]:
+    """Record skipped files; returns the ids that lost their vector: a modified file that no
+    longer decodes loses its old vector too."""
     stale = collection.ids_of([e.path for e, _ in failures])
     collection.add_batch([], failures)
-    if ann:
-        ann.remove(list(stale.values()))
     report.skipped += len(failures)
     report.skipped_reasons.extend((e.path, reason) for e, reason in failures)
+    return list(stale.values())

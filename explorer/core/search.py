@@ -11,7 +11,7 @@ import numpy as np
 from .analysis import label_codes
 from .ann import EXACT_BELOW, AnnIndex, exact_search
 from .catalog import name_order
-from .codes import Codes
+from .codes import Codes, update_codes
 from .backbones import DEFAULT_MODEL
 from .store import REFUSE, Collection, CollectionError, indexed_models, read_folder_manifest
 
@@ -25,6 +25,10 @@ class Hit:
 # From here on the codes answer "how similar is every image": the full vectors cost 18 ms a
 # query at 100k, the codes 3 ms (bench/bench_codes.py); below it both are a few ms.
 CODES_FROM = 20_000
+# The graph (on the codes) proposes this many candidates for the k nearest, re-ranked on the full
+# vectors: codes and vectors agree on 99% of the top 100 (bench/bench_codes.py).
+def _candidates(k: int) -> int:
+    return max(2 * k, k + 20)
 
 
 def default_model_for(folder: Path) -> str:
@@ -42,7 +46,6 @@ class SearchIndex:
     def __init__(self, collection: Collection):
         self.collection = collection
         self.folder = collection.folder
-        self.ids, self.paths, self.vectors = collection.live()
         self._ann: AnnIndex | None = None
         self._ann_current = True
         self._labels: tuple[list[str], np.ndarray] | None = None
@@ -50,6 +53,37 @@ class SearchIndex:
         self._row_of: dict[str, int] | None = None
         self._codes: Codes | None = None
         self._codes_looked_for = False
+        self._vectors: np.ndarray | None = None
+        self._slots: np.ndarray | None = None  # where each row's vector is stored, until all are read
+        # A large collection whose vectors were checked since they last changed leaves them on
+        # disk: searches and histograms run on the codes (a million vectors are 5 GB).
+        if collection.count() >= CODES_FROM and collection.all_known_good():
+            self.ids, self.paths, self._slots = collection.live_files()
+        else:
+            self.ids, self.paths, self._vectors = collection.live()
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every full vector, in self.paths order; in a large collection read on first use, by
+        what needs them all (an evaluation, a layout)."""
+        if self._vectors is None:
+            assert self._slots is not None
+            self._vectors = self.collection.vectors_at(self._slots)
+            self._slots = None
+        return self._vectors
+
+    def vectors_of(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The full vectors of `rows`, read from disk when not all are loaded."""
+        if self._slots is None:
+            return self.vectors[rows]
+        return self.collection.vectors_at(self._slots[rows])
+
+    def vector(self, row: int) -> np.ndarray:
+        return self.vectors_of(np.array([row]))[0]
+
+    @property
+    def dim(self) -> int:
+        return self.collection.dim
 
     @classmethod
     def open(cls, folder: str | Path, model: str | None = None, on_damage: str = REFUSE) -> "SearchIndex":
@@ -82,7 +116,7 @@ class SearchIndex:
         start = len(self.ids)
         self.ids = np.concatenate([self.ids, ids_array[fresh]])
         self.paths.extend(p for p, f in zip(paths, fresh) if f)
-        self.vectors = np.concatenate([self.vectors, vectors[fresh]])
+        self._vectors = np.concatenate([self.vectors, vectors[fresh]])
         self._ann_current = False  # exact search until reopened: the saved graph lags behind
         rows[fresh] = np.arange(start, len(self.ids))
         return rows
@@ -125,23 +159,37 @@ class SearchIndex:
     def close(self) -> None:
         self.collection.close()
 
-    def ann(self) -> AnnIndex:
-        """The HNSW index, rebuilt (and saved) if the saved one is stale."""
-        if self._ann is None:
-            c = self.collection
-            self._ann = AnnIndex.load(c.dir, c.dim, c.generation)
+    def ann(self) -> AnnIndex | None:
+        """The HNSW graph on the codes, built (and saved) if the saved one is stale; None
+        without codes (under two images)."""
+        codes = self.codes()
+        if self._ann is None and codes is not None:
+            c, book = self.collection, codes.codebook
+            self._ann = AnnIndex.load(c.dir, book.dims, c.generation, book.key)
             if self._ann is None:
-                self._ann = AnnIndex.build(self.vectors, self.ids)
+                self._ann = codes.build_graph()
                 self._ann.save(c.dir, c.generation)
         return self._ann
 
     def nearest_rows(self, queries: np.ndarray, k: int, exact: bool | None) -> tuple[np.ndarray, np.ndarray]:
-        """Row numbers (into self.paths) and scores of the k nearest of each query."""
+        """Row numbers (into self.paths) and cosine scores of the k nearest of each query."""
         k = min(k, len(self))
-        if exact or (exact is None and len(self) < EXACT_BELOW) or not self._ann_current:
+        use_graph = not exact and (exact is not None or len(self) >= EXACT_BELOW) and self._ann_current
+        graph = self.ann() if use_graph else None
+        codes = self.codes() if graph is not None else None
+        if graph is None or codes is None:
             return exact_search(self.vectors, queries, k)
-        labels, scores = self.ann().search(queries, k)
-        return np.searchsorted(self.ids, labels), scores
+        queries = np.atleast_2d(np.asarray(queries, np.float32))
+        labels, _ = graph.search(codes.codebook.project(queries), min(_candidates(k), len(self)))
+        rows_out, scores_out = [], []
+        for block in range(0, len(queries), 128):  # bounds the candidates' vectors read at once
+            rows = np.searchsorted(self.ids, labels[block:block + 128])
+            candidates = self.vectors_of(rows.ravel()).reshape(*rows.shape, -1)
+            scores = np.einsum("qcd,qd->qc", candidates, queries[block:block + 128])
+            best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            rows_out.append(np.take_along_axis(rows, best, 1))
+            scores_out.append(np.take_along_axis(scores, best, 1))
+        return np.concatenate(rows_out), np.concatenate(scores_out)
 
     def search(self, query: np.ndarray, k: int = 10, exact: bool | None = None) -> list[Hit]:
         """The k images most similar to one query vector, best first."""
@@ -155,7 +203,7 @@ class SearchIndex:
         """Every image with its k nearest other images, best first (itself excluded)."""
         for start in range(0, len(self), block):
             stop = min(start + block, len(self))
-            rows, scores = self.nearest_rows(self.vectors[start:stop], k + 1, exact)
+            rows, scores = self.nearest_rows(self.vectors_of(slice(start, stop)), k + 1, exact)
             for offset in range(stop - start):
                 me = start + offset
                 hits = [Hit(self.folder / self.paths[r], float(s))
@@ -163,11 +211,16 @@ class SearchIndex:
                 yield self.folder / self.paths[me], hits[:k]
 
     def codes(self) -> Codes | None:
-        """The collection's compact codes (codes.py), when they code exactly these images."""
+        """The collection's compact codes (codes.py), made (and saved) when the saved ones do
+        not code exactly these images; None under two images."""
         if not self._codes_looked_for:
-            codes = Codes.load(self.collection.dir)
-            self._codes = codes if codes is not None and codes.matches(self.ids) else None
-            self._codes_looked_for = True
+            c = self.collection
+            codes = Codes.load(c.dir)
+            if codes is None or not codes.matches(self.ids):
+                del codes  # unmapped before its file is replaced
+                codes = update_codes(c.dir, self.ids, self.vectors_of, np.empty(0, np.int64),
+                                     c.generation, since=c.generation)
+            self._codes, self._codes_looked_for = codes, True
         return self._codes
 
     def similarities(self, query: np.ndarray, exact: bool | None = None) -> np.ndarray:

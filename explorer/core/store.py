@@ -780,15 +780,35 @@ class Collection:
         unit length (_not_unit): a damaged shard is dealt with as `on_damage` says (REPAIR
         drops its images, to be embedded again)."""
         while True:
-            rows = self.db.execute("SELECT id, path, slot FROM files WHERE status = 'ok' ORDER BY id").fetchall()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            slots = np.array([r[2] for r in rows], dtype=np.int64)
+            ids, paths, slots = self.live_files()
             try:
-                return ids, [r[1] for r in rows], self._gather(slots, check)
+                return ids, paths, self._gather(slots, check)
             except _DamagedShard as bad:
                 damage = self._shard_damaged(*bad.args)
                 if self.on_damage != REPAIR:
                     raise CollectionDamaged(self.folder, damage) from None
+
+    @_reads_index
+    def live_files(self) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(ids, relative paths, vector slots) of every embedded file, ordered by id: what
+        live() reads but the vectors (~1 s at 1M files)."""
+        rows = self.db.execute("SELECT id, path, slot FROM files WHERE status = 'ok' ORDER BY id").fetchall()
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        slots = np.fromiter((r[2] for r in rows), np.int64, len(rows))
+        return ids, [r[1] for r in rows], slots
+
+    def vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        """The stored vectors in `slots` (of live_files), read as they are: for shards
+        `all_known_good` says were checked."""
+        try:
+            return self._gather(np.asarray(slots, np.int64))
+        except _DamagedShard as bad:  # changed under us since the check: what live() repairs
+            raise CollectionDamaged(self.folder, Damage(self._shard_path(bad.args[0]), bad.args[3],
+                                                        "its images are embedded again")) from None
+
+    def all_known_good(self) -> bool:
+        """Whether every shard is unchanged since its vectors were last checked (a stat each)."""
+        return {seq for seq, _, _ in self._shards()} <= self._known_good()
 
     def _gather(self, slots: np.ndarray, check: bool = False) -> np.ndarray:
         out = np.empty((len(slots), self.dim), dtype=np.float32)

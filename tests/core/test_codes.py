@@ -86,15 +86,17 @@ def test_refit_once_the_collection_has_doubled_or_outgrown_few_axes(sample_vecto
 
 def test_update_encodes_only_what_changed(sample_vectors, tmp_path):
     ids, vectors, _ = sample_vectors
-    first = update_codes(tmp_path, ids[:60], vectors[:60], np.array([], np.int64), 1, dims=16)
+    none = np.array([], np.int64)
+    first = update_codes(tmp_path, ids[:60], vectors[:60].__getitem__, none, 1, since=0, dims=16)
     assert first is not None and first.codebook.fitted_rows == 60
     before = np.array(first.codes)
     # 31 more, the vector of one of the first changed (as a file re-embedded), one removed.
     grown = vectors.copy()
     grown[5] = vectors[80]
     keep = np.delete(np.arange(91), 7)
-    second = update_codes(tmp_path, ids[keep], grown[keep], ids[[5]], 2, dims=16)
-    assert second is not None and second.matches(ids[keep])
+    read = grown[keep].__getitem__
+    second = update_codes(tmp_path, ids[keep], read, ids[[5]], 2, since=1, dims=16)
+    assert second is not None and second.matches(ids[keep]) and second.generation == 2
     np.testing.assert_array_equal(second.codebook.axes, first.codebook.axes)  # 90 < 2 x 60
     old_rows = [r for r in range(60) if r not in (5, 7)]
     np.testing.assert_array_equal(second.codes[[list(keep).index(r) for r in old_rows]], before[old_rows])
@@ -102,14 +104,38 @@ def test_update_encodes_only_what_changed(sample_vectors, tmp_path):
     np.testing.assert_allclose(second.codes.astype(np.float32),
                                second.codebook.encode(grown[keep]).astype(np.float32), atol=1e-3)
     loaded = Codes.load(tmp_path)
-    assert loaded is not None and loaded.matches(ids[keep])
+    assert loaded is not None and loaded.matches(ids[keep]) and loaded.generation == 2
     # Nothing changed: the saved codes as they are, not written again.
     stamp = (tmp_path / CODES_FILE).stat().st_mtime_ns
-    assert update_codes(tmp_path, ids[keep], grown[keep], np.array([], np.int64), 3, dims=16) is not None
+    del loaded, second
+    assert update_codes(tmp_path, ids[keep], read, none, 2, since=2, dims=16) is not None
     assert (tmp_path / CODES_FILE).stat().st_mtime_ns == stamp
+    # Codes saved at another generation than the changes began at (a run killed after it
+    # committed vectors, before it saved codes): none reused, though the ids are the same.
+    grown[0] = vectors[90]
+    third = update_codes(tmp_path, ids[keep], grown[keep].__getitem__, none, 9, since=8, dims=16)
+    assert third is not None
+    np.testing.assert_allclose(third.codes[0].astype(np.float32),
+                               third.codebook.encode(vectors[90:91])[0].astype(np.float32), atol=1e-3)
     # Fewer than two images: no axes, no files.
-    assert update_codes(tmp_path, ids[:1], vectors[:1], np.array([], np.int64), 4) is None
+    assert update_codes(tmp_path, ids[:1], vectors[:1].__getitem__, none, 10, since=9) is None
     assert not list(tmp_path.iterdir())
+
+
+def test_graph_on_the_codes_updated_in_place_finds_what_a_fresh_one_does(sample_vectors):
+    ids, vectors, _ = sample_vectors
+    half = 45
+    codes = Codes.build(vectors, ids, dims=64)
+    fresh = codes.build_graph()
+    grown = Codes.build(vectors[:half], ids[:half], dims=64, codebook=codes.codebook).build_graph()
+    grown.upsert(codes.graph_vectors(slice(half, None)), ids[half:])
+    queries = codes.codebook.project(vectors)
+    exact = np.argsort(-(vectors @ vectors.T), axis=1)[:, :10]
+    for graph in (fresh, grown):
+        labels, _ = graph.search(queries, 10)
+        found = np.searchsorted(ids, labels)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
+        assert recall >= 0.98, recall
 
 
 def test_indexing_keeps_the_codes_in_step(tmp_path, lite0):

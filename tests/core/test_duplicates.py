@@ -20,6 +20,9 @@ class VectorsOnly:
         self.generation = 0
         self._vectors = vectors
 
+    def count(self):
+        return len(self._vectors)
+
     def live(self):
         n = len(self._vectors)
         return np.arange(1, n + 1, dtype=np.int64), [f"img{i:04d}.jpg" for i in range(n)], self._vectors.copy()

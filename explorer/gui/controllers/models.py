@@ -96,7 +96,7 @@ def example_vectors_in(index: SearchIndex, examples: list[tuple[Path | None, np.
             raise ValueError("a pasted image cannot be re-embedded with another model: "
                              "save it as a file and use the file")
         row = index.row_of(path)
-        vectors.append(None if row is None else index.vectors[row])
+        vectors.append(None if row is None else index.vector(row))
         if row is None:
             to_embed.append((position, path))
     if to_embed:

@@ -388,7 +388,7 @@ class Session(QObject):
             return None
         files = [(e.name, e.path) for e in state.query.positives if e.path is not None]
         return self.tasks.start(TaskKind.WHY_SIMILAR, explanations, c.collection.model, c.folder / c.paths[row],
-                                state.query.vector, c.vectors[row], files, state.backend, side)
+                                state.query.vector, c.vector(row), files, state.backend, side)
 
     def load_preview(self, path: Path) -> Task:
         """A picture decoded for the full-size preview (a newer request supersedes it)."""

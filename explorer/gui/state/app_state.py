@@ -92,7 +92,7 @@ class AppState:
         if collection is None:
             self._write(layout=None)
         with self.query.one_change():  # views reset for the collection, then see its scores
-            self.query.rescore(collection.vectors if collection is not None else None)
+            self.query.rescore(collection)
             self.collection_changed.emit()
         if had_filter:
             self.filter_changed.emit("collection")
@@ -101,7 +101,7 @@ class AppState:
         """Indexing added (or re-embedded) these rows of the current collection."""
         assert self.collection is not None
         with self.query.one_change():  # the grown rows first, then the scores they now have
-            self.query.rescore(self.collection.vectors)
+            self.query.rescore(self.collection)
             self.collection_grew.emit(rows)
 
     def set_layout(self, layout: Layout | None) -> None:

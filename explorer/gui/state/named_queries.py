@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-from ...core import analysis
 from ...core.query_book import Example, NamedQuery, QueryBook, QueryBookError
 from .app_state import AppState
 from .query import QueryExample
@@ -179,7 +178,7 @@ class NamedQueries:
         cached = self._scores.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        scores = analysis.similarities(c.vectors, self.book.get(name).vector())
+        scores = c.similarities(self.book.get(name).vector())
         self._scores[name] = (key, scores)
         return scores
 

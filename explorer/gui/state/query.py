@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from psygnal import Signal
@@ -37,8 +38,19 @@ class QueryExample:
     def of_row(cls, collection: SearchIndex, row: int) -> QueryExample:
         """An indexed image as an example: its stored vector (a copy), no model work."""
         path, thumbnails = collection.paths[row], collection.collection.thumbnails
-        return cls(Path(path).name, collection.vectors[row].copy(), collection.folder / path,
+        return cls(Path(path).name, collection.vector(row).copy(), collection.folder / path,
                    thumbnails.get(path) if thumbnails is not None else None)
+
+
+class Scorable(Protocol):
+    """What a query is scored against: a SearchIndex (its compact codes score a large one)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def similarities(self, query: np.ndarray) -> np.ndarray: ...
 
 
 def _last(_: tuple, latest: tuple) -> tuple:
@@ -47,7 +59,7 @@ def _last(_: tuple, latest: tuple) -> tuple:
 
 class QueryModel:
     """Positives, negatives, their weight and the results count of the current query; its
-    vector and scores follow from them and from the vectors it is scored against."""
+    vector and scores follow from them and from the collection it is scored against."""
 
     changed = Signal()  # examples, weight, top_k, vector or scores: one emission per edit
 
@@ -57,7 +69,7 @@ class QueryModel:
         self._negative_weight = DEFAULT_NEGATIVE_WEIGHT
         self._top_k = DEFAULT_TOP_K
         self._generation = 0
-        self._collection_vectors: np.ndarray | None = None
+        self._scored_against: Scorable | None = None
         self._vector: np.ndarray | None = None
         self._scores: np.ndarray | None = None
 
@@ -161,11 +173,11 @@ class QueryModel:
             self._top_k = k
             self.changed.emit()
 
-    def rescore(self, collection_vectors: np.ndarray | None) -> None:
-        """Score against these rows from now on (a collection opened, closed or grew). A query
-        made with another representation (other dimensions) no longer compares: it is cleared."""
-        self._collection_vectors = collection_vectors
-        dim = collection_vectors.shape[1] if collection_vectors is not None and len(collection_vectors) else None
+    def rescore(self, collection: Scorable | None) -> None:
+        """Score against this collection from now on (opened, closed or grown). A query made
+        with another representation (other dimensions) no longer compares: it is cleared."""
+        self._scored_against = collection
+        dim = collection.dim if collection is not None and len(collection) else None
         examples = self._positives + self._negatives
         if dim is not None and examples and any(len(e.vector) != dim for e in examples):
             self._generation += 1
@@ -189,10 +201,10 @@ class QueryModel:
                                             self._negative_weight)
         else:
             self._vector = None
-        vectors = self._collection_vectors
-        if self._vector is None or vectors is None or not len(vectors):
+        collection = self._scored_against
+        if self._vector is None or collection is None or not len(collection):
             self._scores = None
         else:
-            self._scores = analysis.similarities(vectors, self._vector)
+            self._scores = collection.similarities(self._vector)
         if emit:
             self.changed.emit()

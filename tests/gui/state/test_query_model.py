@@ -39,7 +39,7 @@ class Recorder:
 
 def test_every_edit_emits_once_with_the_whole_rocchio_query(collection):
     query = QueryModel()
-    query.rescore(collection.vectors)
+    query.rescore(collection)
     seen = Recorder(query).seen
     vectors = collection.vectors
     cat, cat2, coffee = (row_named(collection, n) for n in ("cat-original.jpg", "cat-gray.jpg", "coffee-original.jpg"))
@@ -83,7 +83,7 @@ def test_fields_are_read_only(collection):
 
 def test_clear_and_replace_drop_embeddings_in_flight_but_new_positives_keep_the_negatives(collection):
     query = QueryModel()
-    query.rescore(collection.vectors)
+    query.rescore(collection)
     examples = [QueryExample.of_row(collection, r) for r in range(4)]
     query.add(examples[:1])
     query.add_negatives(examples[3:])
@@ -98,7 +98,7 @@ def test_clear_and_replace_drop_embeddings_in_flight_but_new_positives_keep_the_
 
 def test_region_takes_its_examples_place(collection):
     query = QueryModel()
-    query.rescore(collection.vectors)
+    query.rescore(collection)
     a, b, c = (QueryExample.of_row(collection, r) for r in range(3))
     query.add([a, b])
     query.substitute(a, c)
@@ -111,7 +111,13 @@ def test_a_growing_collection_shows_its_rows_before_their_scores(collection):
     """AppState.grow: collection_grew's listeners already read scores of every row, and the
     query announces itself once, after them."""
     class Growing:  # the collection as indexing grows it: its first 5 rows, then all
-        folder, ids, vectors = collection.folder, collection.ids[:5], collection.vectors[:5]
+        folder, ids, vectors, dim = collection.folder, collection.ids[:5], collection.vectors[:5], collection.dim
+
+        def __len__(self):
+            return len(self.ids)
+
+        def similarities(self, query):
+            return self.vectors @ query
 
     growing = Growing()
     state = AppState()
@@ -129,12 +135,22 @@ def test_a_query_of_another_representation_is_cleared(collection):
     """Opening the folder under another model (other dimensions): the old examples go, with
     their embeddings in flight, instead of failing to compare."""
     query = QueryModel()
-    query.rescore(collection.vectors)
+    query.rescore(collection)
     query.add([QueryExample.of_row(collection, 0)])
     query.add_negatives([QueryExample.of_row(collection, 1)])
     generation, seen = query.generation, Recorder(query).seen
     other = np.eye(3, 7, dtype=np.float32)  # 3 rows of another, 7-d representation
-    query.rescore(other)
+
+    class Other:
+        dim = 7
+
+        def __len__(self):
+            return len(other)
+
+        def similarities(self, query):
+            return other @ query
+
+    query.rescore(Other())
     assert query.positives == query.negatives == () and query.generation == generation + 1
     assert seen == [(None, None)]
     query.add([QueryExample("other", other[0])])

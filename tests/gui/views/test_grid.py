@@ -331,6 +331,13 @@ class SyntheticCollection:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def similarities(self, query: np.ndarray) -> np.ndarray:
+        return self.vectors @ query
+
     def name_order(self) -> tuple[np.ndarray, np.ndarray]:
         return catalog.name_order(self.paths)
 
