@@ -1,8 +1,9 @@
 """A large synthetic collection, written through core, for GUI and search benchmarks.
 
 Real tiny JPEG files on disk (so re-indexing finds them unchanged), clustered unit vectors as if
-embedded by the default model, their thumbnails, the compact codes with the HNSW graph on them and a 2D layout, all stored by
-the same code the app uses. Generated once under bench/out/ and reused.
+embedded by the default model (a decaying spectrum about each centre), their thumbnails, the
+compact codes with the HNSW graph on them and a 2D layout, all stored by the same code the app
+uses. Generated once under bench/out/ and reused.
 
     python bench/synthetic.py 100000
 """
@@ -61,9 +62,13 @@ def synthetic_collection(n: int, dim: int = 1280, seed: int = 0) -> Path:
     collection = Collection(folder, spec.name, spec.dim, {
         "weights_sha256": fetch_weights(spec)[1], "preprocessing": spec.preprocessing.describe()})
     xy_centres = rng.normal(scale=10, size=(CLUSTERS, 2))
+    # The spread about each centre has a decaying spectrum, as CNN features have (a few hundred
+    # principal axes hold most of it), not isotropic noise, whose nearest neighbours all tie.
+    spread = (np.arange(1, dim + 1) ** -0.6).astype(np.float32)
+    spread *= 0.6 * np.sqrt(dim) / np.linalg.norm(spread)
     for start in range(0, n, 5000):
         block = slice(start, min(start + 5000, n))
-        vectors = centres[labels[block]] + 0.6 * rng.normal(size=(len(labels[block]), dim)).astype(np.float32)
+        vectors = centres[labels[block]] + spread * rng.normal(size=(len(labels[block]), dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         collection.add_batch([Embedded(e, v, 64, 48, jpegs[lab]) for e, v, lab in
                               zip(entries[block], vectors, labels[block])], [])
