@@ -135,6 +135,58 @@ def test_palette_scatter_matches_pyqtgraph_and_draws_bright_last(qtbot):
     assert np.array_equal(fast, data["sourceRect"])
 
 
+def test_a_dense_scatter_is_painted_as_one_image_kept_while_panning(qtbot):
+    """From `dense_from` points the scatter paints an image of them: each point in its colour
+    where pyqtgraph would draw it, the colour drawn last on top, the same image while panning,
+    and a new one once a zoom pauses."""
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    item = PaletteScatterItem(pen=None, size=4)
+    item.dense_from = 1_000
+    widget.addItem(item)
+    rng = np.random.default_rng(3)
+    cloud = rng.normal(scale=0.5, size=(3_000, 2))  # a dense cloud round (0, 0)
+    lone = np.array([[4.0, 3.0], [-4.0, -3.0], [4.0, -3.0], [-4.0, 3.0]])
+    xy = np.vstack([cloud, lone, lone[:1]])  # the first lone point twice, in two colours
+    index = np.r_[rng.integers(0, 3, len(cloud)), 0, 1, 2, 0, 2]
+    colours = ["#ff0000", "#00ff00", "#0000ff"]
+    item.set_points(xy, np.arange(len(xy)))
+    item.set_colours([pg.mkBrush(c) for c in colours], index)
+    view = widget.getViewBox()
+    view.setRange(QRectF(-6, -5, 12, 10), padding=0)
+
+    def colour_at(image, x: float, y: float) -> str:
+        """The palette colour (or black) nearest the pixel at data point (x, y): pyqtgraph's
+        symbols are antialiased."""
+        where = widget.mapFromScene(view.mapViewToScene(QPointF(x, y)))
+        seen = np.array(image.pixelColor(where.x(), where.y()).getRgb()[:3])
+        return min(colours + ["#000000"], key=lambda c: np.abs(np.array(QColor(c).getRgb()[:3]) - seen).sum())
+
+    image = widget.grab().toImage()
+    assert item.rasters_made == 1
+    expected = ["#0000ff", "#00ff00", "#0000ff", "#ff0000"]  # the doubled point: blue (drawn last) on top
+    assert [colour_at(image, x, y) for x, y in lone] == expected
+    assert colour_at(image, 2.5, 0) == "#000000"  # nothing there
+    item.dense_from = 10 ** 9  # the same points drawn by pyqtgraph, point by point
+    assert [colour_at(widget.grab().toImage(), x, y) for x, y in lone] == expected
+    item.dense_from = 1_000
+
+    view.translateBy(x=1.0, y=0.5)  # a pan within the half view painted around the view
+    image = widget.grab().toImage()
+    assert item.rasters_made == 1
+    assert [colour_at(image, x, y) for x, y in lone] == expected
+
+    made = item.rasters_made
+    view.scaleBy((0.9, 0.9), center=QPointF(0, 0))  # zooming in: the last image scaled, at most
+    widget.grab()                                     # until the zoom pauses
+    qtbot.waitUntil(lambda: (widget.grab(), item.rasters_made)[1] > made, timeout=2000)
+    image = widget.grab().toImage()
+    assert [colour_at(image, x, y) for x, y in lone] == expected
+
+
 # --- the map in the main window ----------------------------------------------------------------
 
 

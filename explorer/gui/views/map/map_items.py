@@ -1,7 +1,8 @@
 """Parts of the map view that know nothing of the application state.
 
 - `PaletteScatterItem`: one pxMode scatter whose points take their fill from a small palette;
-  recolouring 100k points costs milliseconds instead of pyqtgraph's half second.
+  recolouring 100k points costs milliseconds instead of pyqtgraph's half second; from
+  `dense_from` points on it paints them as one image (`raster_index`), kept while panning.
 - `SelectionViewBox`: pyqtgraph's pan/zoom view box, plus rectangle and lasso drawing, and plain
   signals for clicks and context menus (so no item ever has to look points up in Python).
 - `ThumbnailLayer`: thumbnails drawn at their points at a fixed size on screen, from a pool.
@@ -12,14 +13,16 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsRectItem, QLabel,
     QVBoxLayout, QWidget,
@@ -128,6 +131,46 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return inside
 
 
+def raster_index(x: np.ndarray, y: np.ndarray, index: np.ndarray, rect: tuple[float, float, float, float],
+                 width: int, height: int, dot: int) -> np.ndarray:
+    """The points as an image: (height, width) uint8, 0 where no point, else 1 + the highest
+    palette `index` among the points whose `dot`-pixel square covers the pixel, so the colours
+    that set_colours draws last are on top here too. Row 0 is the bottom edge of `rect`
+    (x0, y0, x1, y1); `index` must be sorted (set_colours' drawing order), so that each colour's
+    points are one run and no pixel depends on the order of a fancy assignment."""
+    x0, y0, x1, y1 = rect
+    half = dot // 2
+    ix = ((x - x0) * (width / (x1 - x0)) - half).astype(np.int64)
+    iy = ((y - y0) * (height / (y1 - y0)) - half).astype(np.int64)
+    inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+    flat, colours = (iy * width + ix)[inside], index[inside]
+    drawn = np.zeros(width * height, np.uint8)
+    starts = np.flatnonzero(np.diff(colours)) + 1
+    for start, stop in zip(np.r_[0, starts], np.r_[starts, len(colours)]):
+        drawn[flat[start:stop]] = colours[start] + 1
+    image = drawn.reshape(height, width)
+    for axis in (0, 1):  # each point a dot x dot square: a running maximum along each axis
+        grown = image.copy()
+        for k in range(1, min(dot, image.shape[axis])):
+            target = grown[k:] if axis == 0 else grown[:, k:]
+            np.maximum(target, image[:-k] if axis == 0 else image[:, :-k], out=target)
+        image = grown
+    return image
+
+
+@dataclass(eq=False)
+class _Raster:
+    """One painted image of the points: what it shows and where."""
+
+    version: int  # of the colours
+    scale: tuple[float, float]  # device pixels per data unit, x and y
+    rect: QRectF  # data coordinates it covers
+    covers: QRectF  # the region it stands for: `rect` is this clipped to the points' bounds
+    pixels: np.ndarray  # ARGB32 words, kept alive for `image`
+    image: QImage
+    made: float  # time.monotonic()
+
+
 class PaletteScatterItem(pg.ScatterPlotItem):
     """A pxMode scatter whose points share symbol, size and pen; fills come from a palette.
 
@@ -138,11 +181,24 @@ class PaletteScatterItem(pg.ScatterPlotItem):
     re-renders the atlas) stay correct. Per-point symbols, sizes or pens fall back to pyqtgraph.
     """
 
+    # From this many points on they are painted as one image of the view and its surroundings,
+    # made in numpy (~30 ms at 1M points) and drawn again while panning: pyqtgraph maps every
+    # point through the view transform each frame (~250 ms a frame at 1M, bench/bench_map.py).
+    dense_from = 200_000
+    SETTLE_S = 0.08  # zooming: the image is scaled until the zoom pauses this long, then made anew
+
     def __init__(self, **options):
         super().__init__(pxMode=True, **options)
         self._xy = np.empty((0, 2))
         self._rows = np.empty(0, np.int64)
         self._order = np.empty(0, np.int64)  # point index of each row of the table (drawing order)
+        self._palette = np.zeros(256, np.uint32)  # ARGB32 of 1 + palette index; 0: no point
+        self._sorted_index = np.empty(0, np.uint8)  # palette index of each row of the table
+        self._colour_version = 0
+        self._raster: _Raster | None = None
+        self.rasters_made = 0
+        self._settle = QTimer(singleShot=True, interval=int(self.SETTLE_S * 1000))
+        self._settle.timeout.connect(self.update)
 
     def _table(self) -> np.ndarray:
         """pyqtgraph's point table (a structured array; untyped in pyqtgraph)."""
@@ -161,6 +217,9 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         data["x"], data["y"] = self._xy[:, 0], self._xy[:, 1]
         data["size"], data["visible"], data["data"] = -1, True, self._rows
         self.data = data
+        self._palette[1] = pg.mkBrush(self.opts["brush"]).color().rgba()
+        self._sorted_index = np.zeros(len(self._rows), np.uint8)
+        self._colour_version += 1
         self.prepareGeometryChange()
         self.informViewBoundsChanged()
         self.bounds = [None, None]
@@ -173,6 +232,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         of a transition between two layouts, a few milliseconds at 100k points."""
         self._xy = np.asarray(xy, np.float64)
         self.data["x"], self.data["y"] = self._xy[self._order, 0], self._xy[self._order, 1]
+        self._colour_version += 1
         self.prepareGeometryChange()
         self.informViewBoundsChanged()
         self.bounds = [None, None]
@@ -197,6 +257,12 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         data["item"] = None  # SpotItems (if pyqtgraph made any) would describe the old order
         data["brush"] = palette[index[order]]
         data["sourceRect"] = self._atlas_rects(brushes)[index[order]]
+        if len(brushes) < len(self._palette):  # else painted point by point
+            self._palette[1:len(brushes) + 1] = [brush.color().rgba() for brush in brushes]
+            self._sorted_index = index[order].astype(np.uint8)
+        else:
+            self._sorted_index = np.empty(0, np.uint8)
+        self._colour_version += 1
         self._updateMaxSpotSizes(data=data)
         self.invalidate()
 
@@ -224,6 +290,50 @@ class PaletteScatterItem(pg.ScatterPlotItem):
                 data["sourceRect"][stale] = self._atlas_rects(distinct)[index.ravel()]
             self.invalidate()
         self._updateMaxSpotSizes(data=data)
+
+    def paint(self, p, option, widget) -> None:
+        dense = (len(self.data) >= self.dense_from and self._exportOpts is False
+                 and len(self._sorted_index) == len(self.data))
+        if not dense:
+            super().paint(p, option, widget)
+            return
+        view = self.viewRect()
+        transform = p.transform()
+        scale = (transform.m11(), transform.m22())
+        if view is None or transform.isRotating() or not scale[0] or not scale[1]:
+            return
+        raster = self._raster
+        if raster is None or raster.version != self._colour_version:
+            raster = self._raster = self._make_raster(view, scale)
+        elif raster.scale != scale and time.monotonic() - raster.made < self.SETTLE_S \
+                and 0.5 <= scale[0] / raster.scale[0] <= 2:
+            self._settle.start()  # zooming: this frame scales the last image
+        elif raster.scale != scale or not raster.covers.contains(view):
+            raster = self._raster = self._make_raster(view, scale)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(raster.rect, raster.image)
+
+    def _make_raster(self, view: QRectF, scale: tuple[float, float]) -> _Raster:
+        """The image of the points in the view and half a view around it (clipped to the
+        points' bounds), one image pixel per device pixel."""
+        margin_x, margin_y = view.width() / 2, view.height() / 2
+        covers = view.adjusted(-margin_x, -margin_y, margin_x, margin_y)
+        x, y = self.data["x"], self.data["y"]
+        pad_x, pad_y = self.opts["size"] / abs(scale[0]), self.opts["size"] / abs(scale[1])
+        bounds = QRectF(QPointF(x.min() - pad_x, y.min() - pad_y), QPointF(x.max() + pad_x, y.max() + pad_y))
+        region = covers.intersected(bounds)
+        width = max(1, math.ceil(region.width() * abs(scale[0])))
+        height = max(1, math.ceil(region.height() * abs(scale[1])))
+        region.setWidth(width / abs(scale[0]))
+        region.setHeight(height / abs(scale[1]))
+        rect = (region.left(), region.top(), region.right(), region.bottom())
+        shown = int(np.count_nonzero((x >= rect[0]) & (x < rect[2]) & (y >= rect[1]) & (y < rect[3])))
+        # Dense: small dots keep the structure; sparse (zoomed in): points of their usual size.
+        dot = max(1, self.opts["size"] // 2) if shown * 8 > width * height else self.opts["size"]
+        pixels = self._palette[raster_index(x, y, self._sorted_index, rect, width, height, dot)]
+        image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_ARGB32)
+        self.rasters_made += 1
+        return _Raster(self._colour_version, scale, region, covers, pixels, image, time.monotonic())
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802
         # pyqtgraph's version builds a SpotItem for every point (seconds at 100k) to find the
