@@ -36,6 +36,11 @@ QUICK, UMAP = "quick", "umap"  # Layout.kind: the principal-axes stand-in, or th
 # bench_layout's vectors) in a fifth of the time: on all rows the quick map took 1.0 s alone and
 # 2.1 s beside the map process starting, over its 2 s budget.
 AXES_SAMPLE_ROWS = 20_000
+# UMAP fits on at most this many evenly spaced images (41 s at 100k here, perf-notes.md); the
+# others are placed on that map by the transform below, as images added later are: a fit on
+# all of a million would take the better part of an hour and ~10 GB (bench/bench_million.py).
+FIT_ROWS = 100_000
+_PLACE_BLOCK = 65_536  # images whose nearest fitted images are looked up at a time
 
 
 @dataclass(eq=False)  # arrays inside: compared by identity
@@ -145,12 +150,47 @@ def compute_layout(
         on_quick(quick)
     if cancelled():
         return None
-    progress(0, 0, f"computing the map of {n} images")
-    xy = shared_process().fit(vectors, seed, N_NEIGHBOURS, cancelled)
+    if n <= FIT_ROWS:
+        progress(0, 0, f"computing the map of {n} images")
+        xy = shared_process().fit(vectors, seed, N_NEIGHBOURS, cancelled)
+    else:
+        xy = _fit_on_a_sample(vectors, seed, progress, cancelled)
     if xy is None:
         return None
     progress(1, 1, "map ready")
     return align(Layout(ids, xy), quick)
+
+
+def _fit_on_a_sample(vectors: np.ndarray, seed: int | None, progress: Progress,
+                     cancelled: Callable[[], bool]) -> np.ndarray | None:
+    """UMAP fitted on FIT_ROWS evenly spaced rows, the others placed by UMAP's transform from
+    their nearest fitted rows (an HNSW graph of those, searched a block at a time)."""
+    from .ann import AnnIndex  # hnswlib: only a large map needs it here
+
+    n = len(vectors)
+    fitted = np.linspace(0, n - 1, FIT_ROWS).round().astype(np.int64)
+    progress(0, 0, f"computing the map of {FIT_ROWS} of the {n} images")
+    base_xy = shared_process().fit(vectors[fitted], seed, N_NEIGHBOURS, cancelled)
+    if base_xy is None:
+        return None
+    others = np.setdiff1d(np.arange(n), fitted)
+    graph = AnnIndex.build(np.asarray(vectors[fitted], np.float32), np.arange(FIT_ROWS))
+    neighbours = np.empty((len(others), N_NEIGHBOURS), np.int64)
+    distances = np.empty((len(others), N_NEIGHBOURS), np.float32)
+    for start in range(0, len(others), _PLACE_BLOCK):
+        if cancelled():
+            return None
+        progress(start, len(others), f"placing the other {len(others)} images on the map")
+        block = slice(start, start + _PLACE_BLOCK)
+        neighbours[block], scores = graph.search(np.asarray(vectors[others[block]], np.float32), N_NEIGHBOURS)
+        distances[block] = np.clip(1.0 - scores, 0.0, None)  # UMAP's cosine distance
+    del graph
+    placed = shared_process().transform(neighbours, distances, base_xy, seed, cancelled)
+    if placed is None:
+        return None
+    xy = np.empty((n, 2), np.float32)
+    xy[fitted], xy[others] = base_xy, placed
+    return xy
 
 
 def extend_layout(layout: Layout, vectors: np.ndarray, ids: np.ndarray, laid_out_vectors: np.ndarray,

@@ -78,6 +78,15 @@ class SearchIndex:
             return self.vectors[rows]
         return self.collection.vectors_at(self._slots[rows])
 
+    def layout_vectors(self, own: bool = False) -> np.ndarray:
+        """What the map is computed from, in self.paths order: the full vectors, or where they
+        are left on disk their projection on the codes' axes (Codebook.project: float32, a fifth
+        of their size, 1 GB at 1M images). `own`: a copy that later batches leave alone."""
+        codes = self.codes() if self._slots is not None else None
+        if codes is None:
+            return self.vectors.copy() if own else self.vectors
+        return codes.graph_vectors(slice(None))
+
     def vector(self, row: int) -> np.ndarray:
         return self.vectors_of(np.array([row]))[0]
 

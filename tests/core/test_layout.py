@@ -150,6 +150,30 @@ def test_a_large_collection_finds_its_axes_on_a_sample_of_rows_and_lays_out_ever
     assert np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) > 3 * max(a.std(axis=0).max(), b.std(axis=0).max())
 
 
+def test_a_map_of_more_than_fit_rows_fits_a_sample_and_places_the_rest_among_their_kin(monkeypatch):
+    """Above FIT_ROWS images UMAP fits an evenly spaced sample and the others are placed by its
+    transform: every image gets a finite place, and placed images lie among their own cluster
+    (2D nearest-neighbour label agreement) as fitted ones do."""
+    monkeypatch.setattr(layout_module, "FIT_ROWS", 200)
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(6, 32))
+    labels = rng.integers(0, 6, 1500)
+    vectors = centres[labels] + 0.25 * rng.normal(size=(1500, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = np.arange(5000, 6500)
+    progress = []
+    layout = compute_layout(vectors, ids, progress=lambda done, total, message: progress.append(message))
+    assert layout.kind == UMAP and layout.ids.tolist() == ids.tolist() and np.isfinite(layout.xy).all()
+    assert any("200 of the 1500" in m for m in progress) and any("placing the other 1300" in m for m in progress)
+    fitted = np.zeros(1500, bool)
+    fitted[np.linspace(0, 1499, 200).round().astype(int)] = True
+    distances = np.linalg.norm(layout.xy[:, None] - layout.xy[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    nearest = np.argsort(distances, axis=1)[:, :10]
+    agreement = (labels[nearest] == labels[:, None]).mean(axis=1)
+    assert agreement[fitted].mean() > 0.95 and agreement[~fitted].mean() > 0.95
+
+
 def test_align_undoes_a_turn_a_mirror_a_scale_and_a_shift():
     rng = np.random.default_rng(2)
     reference = Layout(np.arange(50), rng.normal(size=(50, 2)).astype(np.float32), QUICK)

@@ -60,7 +60,8 @@ def cached_layout(index: SearchIndex, transform: bool) -> Layout | None:
     known, _ = cached.positions_of(index.ids)
     if not known.all() or len(cached.ids) != len(index.ids):
         rows = np.searchsorted(index.ids, cached.ids).clip(0, len(index.ids) - 1)
-        cached = extend_layout(cached, index.vectors, index.ids, index.vectors[rows], transform)
+        vectors = index.layout_vectors()
+        cached = extend_layout(cached, vectors, index.ids, vectors[rows], transform)
         cached.save(index.collection.dir, index.collection.generation)
     return cached
 

@@ -205,7 +205,7 @@ class Session(QObject):
                 if not cancelled():
                     self._quick_layout_ready.emit((collection, layout))
 
-            layout = compute_layout(collection.vectors.copy(), collection.ids.copy(), progress,
+            layout = compute_layout(collection.layout_vectors(own=True), collection.ids.copy(), progress,
                                     cancelled, on_quick=quick_ready)
             if layout is not None:
                 layout.save(directory, generation)
