@@ -80,6 +80,11 @@ def descending_order(values: np.ndarray) -> np.ndarray:
     argsort of -values gives, ~8x faster at 100k (numpy's default sort is vectorised, its stable
     one is not). Only the tied values are sorted again, with the index as tie-breaker."""
     negated = -np.asarray(values)
+    sample = negated[::max(1, len(negated) // 4096)]
+    if len(sample) > 100 and len(np.unique(sample)) < 0.99 * len(sample):
+        # Many ties (similarities from the compact codes take ~20k distinct values at 1M
+        # images): numpy's stable sort is then 3x faster than re-sorting the ties (99 vs 337 ms).
+        return np.argsort(negated, kind="stable")
     order = np.argsort(negated)
     ordered = negated[order]
     tied = np.zeros(len(order), bool)
@@ -218,6 +223,14 @@ def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int,
     """Share of relevant images among the k best (after removing excluded rows)."""
     scores, relevant = _kept(scores, relevant, exclude)
     return _precision(_relevant_ranks(np.sort(scores), scores[relevant]), k, len(scores))
+
+
+def ap_and_precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int,
+                          exclude: np.ndarray | None = None) -> tuple[float, float]:
+    """(average_precision, precision_at_k) from one sort of the scores (~40 ms at 1M images)."""
+    scores, relevant = _kept(scores, relevant, exclude)
+    ranks = _relevant_ranks(np.sort(scores), scores[relevant])
+    return _ap(ranks), _precision(ranks, k, len(scores))
 
 
 def split_by_label(scores: np.ndarray, labels: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ def _neighbours_without_self(index: SearchIndex, k: int, progress: Progress | No
     scores_out = np.full((n, k), np.nan, np.float32)
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
-        rows, scores = index.nearest_rows(index.vectors[start:stop], k + 1, None)
+        rows, scores = index.nearest_rows(index.vectors_of(slice(start, stop)), k + 1, None)
         for offset in range(stop - start):
             # Filter by row, not by dropping column 0: an exact copy can tie with the image itself
             # and come first, and HNSW may not return the image itself at all.

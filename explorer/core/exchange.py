@@ -264,7 +264,7 @@ def export_embeddings(folder: Path, out: Path, model: str | None = None) -> int:
     pa = _pyarrow()
     index = SearchIndex.open(folder, model)
     try:
-        dim = index.vectors.shape[1]
+        dim = index.dim
         layout = Layout.load(index.collection.dir)
         xy = np.full((len(index), 2), np.nan, np.float32)
         if layout is not None:
@@ -281,7 +281,7 @@ def export_embeddings(folder: Path, out: Path, model: str | None = None) -> int:
                 for start in range(0, len(index), ROWS_PER_BATCH):
                     rows = slice(start, start + ROWS_PER_BATCH)
                     paths = index.paths[rows]
-                    vectors = pa.FixedSizeListArray.from_arrays(pa.array(index.vectors[rows].ravel()), dim)
+                    vectors = pa.FixedSizeListArray.from_arrays(pa.array(index.vectors_of(rows).ravel()), dim)
                     x, y = xy[rows, 0], xy[rows, 1]
                     writer.write_table(pa.table([
                         pa.array(paths), pa.array([str(index.folder / p) for p in paths]), vectors,

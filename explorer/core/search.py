@@ -25,9 +25,11 @@ class Hit:
 # From here on the codes answer "how similar is every image": the full vectors cost 18 ms a
 # query at 100k, the codes 3 ms (bench/bench_codes.py); below it both are a few ms.
 CODES_FROM = 20_000
-# The graph (on the codes) proposes this many candidates for the k nearest, re-ranked on the full
-# vectors: codes and vectors agree on 99% of the top 100 (bench/bench_codes.py).
+
+
 def _candidates(k: int) -> int:
+    """How many the graph (on the codes) proposes for the k nearest, re-ranked on the full
+    vectors: codes and vectors agree on 99% of the top 100 (bench/bench_codes.py)."""
     return max(2 * k, k + 20)
 
 

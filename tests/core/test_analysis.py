@@ -38,6 +38,7 @@ def test_descending_order_is_a_stable_sort_of_the_negated_scores():
     for scores in (
         rng.standard_normal(5000).astype(np.float32),
         np.round(rng.standard_normal(5000), 1).astype(np.float32),  # many long runs of ties
+        rng.permutation(np.r_[rng.standard_normal(5000), np.zeros(20)]).astype(np.float32),  # a few
         np.zeros(300, np.float32),  # one run
         np.array([0.5, -0.0, 0.0, 0.5, 1.0], np.float32),  # -0.0 == 0.0 is a tie too
         np.empty(0, np.float32),

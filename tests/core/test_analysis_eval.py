@@ -123,6 +123,9 @@ def test_average_precision_and_precision_at_k_against_a_loop_over_ranks():
             for k in (1, 5, 10, 1000):
                 assert analysis.precision_at_k(scores, relevant, k, exclude) == pytest.approx(
                     reference_precision(scores, relevant & ~exclude, exclude, k), abs=1e-12)
+            assert analysis.ap_and_precision_at_k(scores, relevant, 5, exclude) == pytest.approx((
+                reference_ap(scores, relevant & ~exclude, exclude),
+                reference_precision(scores, relevant & ~exclude, exclude, 5)), abs=1e-12)
             checked += 1
     assert checked == 4 * len(labels)
 

@@ -49,10 +49,9 @@ def label_quality(scores: np.ndarray, labels: np.ndarray, label: str, query_rows
                   k: int) -> LabelQuality:
     exclude = np.zeros(len(scores), bool)
     exclude[query_rows] = True
-    same, other = analysis.split_by_label(scores[~exclude], labels[~exclude], label)
-    relevant = labels == label
-    return LabelQuality(label, same, other, analysis.average_precision(scores, relevant, exclude),
-                        analysis.precision_at_k(scores, relevant, k, exclude), k)
+    relevant = labels == label  # compared once: a million strings take ~20 ms
+    same, other = scores[relevant & ~exclude], scores[~relevant & ~exclude]
+    return LabelQuality(label, same, other, *analysis.ap_and_precision_at_k(scores, relevant, k, exclude), k)
 
 
 def _format(value: float) -> str:
