@@ -170,16 +170,25 @@ def test_a_dense_scatter_is_painted_as_one_image_kept_while_panning(qtbot):
     expected = ["#0000ff", "#00ff00", "#0000ff", "#ff0000"]  # the doubled point: blue (drawn last) on top
     assert [colour_at(image, x, y) for x, y in lone] == expected
     assert colour_at(image, 2.5, 0) == "#000000"  # nothing there
-    item.dense_from = 10 ** 9  # the same points drawn by pyqtgraph, point by point
+    assert len(item.data) == 2  # pyqtgraph's table: the corners of the points' bounds only
+
+    def show(dense_from: int) -> None:
+        item.dense_from = dense_from
+        item.set_points(xy, np.arange(len(xy)))
+        item.set_colours([pg.mkBrush(c) for c in colours], index)
+
+    show(10 ** 9)  # the same points drawn by pyqtgraph, point by point
+    assert len(item.data) == len(xy)
     assert [colour_at(widget.grab().toImage(), x, y) for x, y in lone] == expected
-    item.dense_from = 1_000
+    show(1_000)
+    widget.grab()
+    made = item.rasters_made
 
     view.translateBy(x=1.0, y=0.5)  # a pan within the half view painted around the view
     image = widget.grab().toImage()
-    assert item.rasters_made == 1
+    assert item.rasters_made == made
     assert [colour_at(image, x, y) for x, y in lone] == expected
 
-    made = item.rasters_made
     view.scaleBy((0.9, 0.9), center=QPointF(0, 0))  # zooming in: the last image scaled, at most
     widget.grab()                                     # until the zoom pauses
     qtbot.waitUntil(lambda: (widget.grab(), item.rasters_made)[1] > made, timeout=2000)

@@ -193,7 +193,8 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         self._rows = np.empty(0, np.int64)
         self._order = np.empty(0, np.int64)  # point index of each row of the table (drawing order)
         self._palette = np.zeros(256, np.uint32)  # ARGB32 of 1 + palette index; 0: no point
-        self._sorted_index = np.empty(0, np.uint8)  # palette index of each row of the table
+        self._sorted_index = np.empty(0, np.uint8)  # palette index of each point, drawing order
+        self._drawn_xy = self._xy  # positions in drawing order
         self._colour_version = 0
         self._raster: _Raster | None = None
         self.rasters_made = 0
@@ -204,6 +205,11 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         """pyqtgraph's point table (a structured array; untyped in pyqtgraph)."""
         return self.data
 
+    def dense(self) -> bool:
+        """Whether the points are painted as one image (and pyqtgraph's table holds only the
+        two corners of their bounds, so that nothing of pyqtgraph's costs a pass over them)."""
+        return len(self._rows) >= self.dense_from
+
     def set_points(self, xy: np.ndarray, rows: np.ndarray) -> None:
         """Positions and per-point data (collection rows), all with the default brush.
 
@@ -211,11 +217,13 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         table fills its object fields element by element (~50 ms at 100k points)."""
         self._xy, self._rows = np.asarray(xy, np.float64), np.asarray(rows, np.int64)
         self._order = np.arange(len(self._rows))
-        data = np.zeros(len(self._xy), self._table().dtype)
+        self._drawn_xy = self._xy
+        table_xy, table_rows = (self._corners(), np.full(2, -1)) if self.dense() else (self._xy, self._rows)
+        data = np.zeros(len(table_xy), self._table().dtype)
         for name in ("symbol", "pen", "brush", "item"):
             data[name] = None
-        data["x"], data["y"] = self._xy[:, 0], self._xy[:, 1]
-        data["size"], data["visible"], data["data"] = -1, True, self._rows
+        data["x"], data["y"] = table_xy[:, 0], table_xy[:, 1]
+        data["size"], data["visible"], data["data"] = -1, True, table_rows
         self.data = data
         self._palette[1] = pg.mkBrush(self.opts["brush"]).color().rgba()
         self._sorted_index = np.zeros(len(self._rows), np.uint8)
@@ -227,11 +235,16 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         self.updateSpots(data)
         self.sigPlotChanged.emit(self)
 
+    def _corners(self) -> np.ndarray:
+        return np.array([np.nanmin(self._xy, axis=0), np.nanmax(self._xy, axis=0)])
+
     def move_points(self, xy: np.ndarray) -> None:
         """New positions for the same points (in `set_points` order), colours kept: one frame
         of a transition between two layouts, a few milliseconds at 100k points."""
         self._xy = np.asarray(xy, np.float64)
-        self.data["x"], self.data["y"] = self._xy[self._order, 0], self._xy[self._order, 1]
+        self._drawn_xy = self._xy[self._order]
+        drawn = self._corners() if self.dense() else self._drawn_xy
+        self.data["x"], self.data["y"] = drawn[:, 0], drawn[:, 1]
         self._colour_version += 1
         self.prepareGeometryChange()
         self.informViewBoundsChanged()
@@ -248,21 +261,25 @@ class PaletteScatterItem(pg.ScatterPlotItem):
             raise ValueError(f"{len(index)} colour indices for {len(self._rows)} points")
         if not len(index):
             return
-        order = self._order = np.argsort(index, kind="stable")
+        # A stable sort of bytes is numpy's radix sort: 10x faster than of int64 at 1M points.
+        keys = index.astype(np.uint8) if len(brushes) <= 256 else index
+        order = self._order = np.argsort(keys, kind="stable")
+        self._drawn_xy = self._xy[order]
+        slots = min(len(brushes), len(self._palette) - 1)  # beyond 255 colours the last repeats
+        self._palette[1:slots + 1] = [brush.color().rgba() for brush in brushes[:slots]]
+        self._sorted_index = np.minimum(index[order], slots - 1).astype(np.uint8)
+        self._colour_version += 1
+        if self.dense():
+            self.update()
+            return
         palette = np.empty(len(brushes), object)
         palette[:] = list(brushes)
         data = self.data
-        data["x"], data["y"] = self._xy[order, 0], self._xy[order, 1]
+        data["x"], data["y"] = self._drawn_xy[:, 0], self._drawn_xy[:, 1]
         data["data"] = self._rows[order]
         data["item"] = None  # SpotItems (if pyqtgraph made any) would describe the old order
         data["brush"] = palette[index[order]]
         data["sourceRect"] = self._atlas_rects(brushes)[index[order]]
-        if len(brushes) < len(self._palette):  # else painted point by point
-            self._palette[1:len(brushes) + 1] = [brush.color().rgba() for brush in brushes]
-            self._sorted_index = index[order].astype(np.uint8)
-        else:
-            self._sorted_index = np.empty(0, np.uint8)
-        self._colour_version += 1
         self._updateMaxSpotSizes(data=data)
         self.invalidate()
 
@@ -292,9 +309,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         self._updateMaxSpotSizes(data=data)
 
     def paint(self, p, option, widget) -> None:
-        dense = (len(self.data) >= self.dense_from and self._exportOpts is False
-                 and len(self._sorted_index) == len(self.data))
-        if not dense:
+        if not self.dense() or self._exportOpts is not False:
             super().paint(p, option, widget)
             return
         view = self.viewRect()
@@ -318,7 +333,7 @@ class PaletteScatterItem(pg.ScatterPlotItem):
         points' bounds), one image pixel per device pixel."""
         margin_x, margin_y = view.width() / 2, view.height() / 2
         covers = view.adjusted(-margin_x, -margin_y, margin_x, margin_y)
-        x, y = self.data["x"], self.data["y"]
+        x, y = self._drawn_xy[:, 0], self._drawn_xy[:, 1]
         pad_x, pad_y = self.opts["size"] / abs(scale[0]), self.opts["size"] / abs(scale[1])
         bounds = QRectF(QPointF(x.min() - pad_x, y.min() - pad_y), QPointF(x.max() + pad_x, y.max() + pad_y))
         region = covers.intersected(bounds)
