@@ -287,32 +287,45 @@ def _mean_scores(ap: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> R
     return RetrievalScores(len(ap), float(ap.mean()), float(precision.mean()), float(recall.mean()))
 
 
+def _evenly_spaced(rows: np.ndarray, share: float) -> np.ndarray:
+    """`share` of `rows` (at least one), evenly spaced; all of them when share is 1."""
+    if share >= 1.0:
+        return rows
+    return rows[np.unique(np.linspace(0, len(rows) - 1, max(1, round(share * len(rows)))).round().astype(int))]
+
+
 def evaluate(vectors: np.ndarray, labels: np.ndarray, k: int = 10,
              progress: Progress | None = None,
              cancelled: Callable[[], bool] = lambda: False,
-             block_elements: int = 1 << 23) -> Evaluation | None:
+             block_elements: int = 1 << 23, max_queries: int | None = None) -> Evaluation | None:
     """mAP, precision@k and recall@1 of exact cosine search, per label and overall.
 
     Costs one (queries x N) matrix product and a sort of each row: O(N^2), run in blocks of
     about `block_elements` scores so memory stays bounded (~100 MB at the default, any N).
-    Returns None when cancelled.
+    `max_queries`: at most about this many queries, an evenly spaced share of each label's
+    images, each still ranked against all N. Returns None when cancelled.
     """
     vectors = np.asarray(vectors, np.float32)
     labels = np.asarray(labels, dtype=str)
     n = len(vectors)
     names, counts = np.unique(labels[labels != ""], return_counts=True)
     evaluated = [str(name) for name, c in zip(names, counts) if c >= 2]
-    total = int(sum(c for c in counts if c >= 2))
+    labelled = int(sum(c for c in counts if c >= 2))
+    share = min(1.0, max_queries / labelled) if max_queries and labelled else 1.0
     block = max(1, block_elements // max(n, 1))
     rows_out, ap_out, precision_out, recall_out = [], [], [], []
+    members_of = {name: np.flatnonzero(labels == name) for name in evaluated}
+    asked_of = {name: _evenly_spaced(members, share) for name, members in members_of.items()}
+    sizes = [len(asked) for asked in asked_of.values()]
+    total = sum(sizes)
     done = 0
-    for name in evaluated:
-        members = np.flatnonzero(labels == name)
+    for name, asked in asked_of.items():
+        members = members_of[name]
         # Queries are grouped by label so that every row of a block has the same relevant columns.
-        for start in range(0, len(members), block):
+        for start in range(0, len(asked), block):
             if cancelled():
                 return None
-            queries = members[start:start + block]
+            queries = asked[start:start + block]
             scores = vectors[queries] @ vectors.T
             scores[np.arange(len(queries)), queries] = -np.inf  # itself: below every real score
             all_sorted = np.sort(scores, axis=1)
@@ -330,8 +343,7 @@ def evaluate(vectors: np.ndarray, labels: np.ndarray, k: int = 10,
     ap, precision, recall = (np.asarray(x, np.float64) for x in (ap_out, precision_out, recall_out))
     per_label = {}
     offset = 0
-    for name in evaluated:
-        size = int(np.count_nonzero(labels == name))
+    for name, size in zip(evaluated, sizes):
         part = slice(offset, offset + size)
         per_label[name] = _mean_scores(ap[part], precision[part], recall[part])
         offset += size

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .analysis import label_codes
+from .analysis import Evaluation, evaluate, label_codes
+from .tasks import Progress
 from .ann import EXACT_BELOW, AnnIndex, exact_search
 from .catalog import name_order
 from .codes import Codes, update_codes
@@ -25,6 +26,7 @@ class Hit:
 # From here on the codes answer "how similar is every image": the full vectors cost 18 ms a
 # query at 100k, the codes 3 ms (bench/bench_codes.py); below it both are a few ms.
 CODES_FROM = 20_000
+EVAL_SORTED_SCORES = 200_000_000  # ~15 s of sorting here: 2000 queries at 100k, 200 at 1M
 
 
 def _candidates(k: int) -> int:
@@ -88,6 +90,16 @@ class SearchIndex:
         if codes is None:
             return self.vectors.copy() if own else self.vectors
         return codes.graph_vectors(slice(None))
+
+    def evaluation(self, labels: np.ndarray, k: int = 10, progress: Progress | None = None,
+                   cancelled: Callable[[], bool] = lambda: False) -> Evaluation | None:
+        """analysis.evaluate of this collection. Where the full vectors stay on disk, on their
+        projection (layout_vectors) and with a share of each label as queries: each query
+        sorts N scores (~70 ms at 1M), so their count is bounded by EVAL_SORTED_SCORES."""
+        if self._slots is None:
+            return evaluate(self.vectors, labels, k, progress, cancelled)
+        return evaluate(self.layout_vectors(), labels, k, progress, cancelled,
+                        max_queries=max(200, EVAL_SORTED_SCORES // len(self)))
 
     def vector(self, row: int) -> np.ndarray:
         return self.vectors_of(np.array([row]))[0]

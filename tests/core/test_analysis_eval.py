@@ -174,6 +174,20 @@ def test_evaluate_against_one_query_at_a_time(block_elements):
     assert progress[-1] == (29, 29) and len(progress) == (4 if block_elements > 1000 else 9)
 
 
+def test_evaluate_with_a_share_of_each_label_as_queries():
+    """max_queries: an evenly spaced share of each label's images ask, each ranked against the
+    whole collection, so each one's figures are those of the full evaluation."""
+    vectors, labels = labelled_collection()
+    full = analysis.evaluate(vectors, labels, k=10)
+    part = analysis.evaluate(vectors, labels, k=10, max_queries=15)
+    assert {name: s.queries for name, s in part.labels.items()} == {"a": 6, "b": 5, "c": 3, "d": 1}
+    assert part.overall.queries == len(part.query_rows) == 15
+    for row, ap in zip(part.query_rows, part.average_precision):
+        assert ap == pytest.approx(full.average_precision[full.query_rows.tolist().index(row)], abs=1e-12)
+    a_rows = np.flatnonzero(labels == "a")
+    assert part.query_rows[:6].tolist() == a_rows[[0, 2, 4, 7, 9, 11]].tolist()  # evenly spaced
+
+
 def test_evaluation_json_names_precision_by_its_k():
     vectors, labels = labelled_collection()
     data = analysis.evaluate(vectors, labels, k=5).to_json()

@@ -115,7 +115,7 @@ def represent(folder: Path, model: str, same_model: bool, positives: Examples, n
         evaluation = None
         labels = analysis.labels_of(index.paths)
         if with_evaluation and np.any(labels != ""):
-            evaluation = analysis.evaluate(index.vectors, labels, EVAL_K, progress, cancelled)
+            evaluation = index.evaluation(labels, EVAL_K, progress, cancelled)
             if evaluation is None:  # cancelled
                 return None
         return RepresentationResult(model, index.folder, list(index.paths), scores,

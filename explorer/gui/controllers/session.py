@@ -335,7 +335,7 @@ class Session(QObject):
             return None
         # No copy: indexing only appends (a new array) or rewrites re-embedded rows, and a
         # collection-sized copy would double the memory of a large one.
-        return self.tasks.start(TaskKind.EVALUATE, analysis.evaluate, c.vectors, labels, k=k)
+        return self.tasks.start(TaskKind.EVALUATE, c.evaluation, labels, k=k)
 
     def find_nearest(self) -> Task | None:
         """Each image's similarity to its nearest other image."""
