@@ -294,20 +294,25 @@ def _evenly_spaced(rows: np.ndarray, share: float) -> np.ndarray:
     return rows[np.unique(np.linspace(0, len(rows) - 1, max(1, round(share * len(rows)))).round().astype(int))]
 
 
-def evaluate(vectors: np.ndarray, labels: np.ndarray, k: int = 10,
+def evaluate(vectors: np.ndarray | None, labels: np.ndarray, k: int = 10,
              progress: Progress | None = None,
              cancelled: Callable[[], bool] = lambda: False,
-             block_elements: int = 1 << 23, max_queries: int | None = None) -> Evaluation | None:
+             block_elements: int = 1 << 23, max_queries: int | None = None,
+             scores_of: Callable[[np.ndarray], np.ndarray] | None = None) -> Evaluation | None:
     """mAP, precision@k and recall@1 of exact cosine search, per label and overall.
 
     Costs one (queries x N) matrix product and a sort of each row: O(N^2), run in blocks of
     about `block_elements` scores so memory stays bounded (~100 MB at the default, any N).
     `max_queries`: at most about this many queries, an evenly spaced share of each label's
-    images, each still ranked against all N. Returns None when cancelled.
+    images, each still ranked against all N. `scores_of(rows)`: the (rows x N) similarities,
+    in place of `vectors` (say, from compact codes). Returns None when cancelled.
     """
-    vectors = np.asarray(vectors, np.float32)
     labels = np.asarray(labels, dtype=str)
-    n = len(vectors)
+    if scores_of is None:
+        assert vectors is not None
+        vectors = np.asarray(vectors, np.float32)
+        scores_of = lambda rows: vectors[rows] @ vectors.T  # noqa: E731
+    n = len(labels)
     names, counts = np.unique(labels[labels != ""], return_counts=True)
     evaluated = [str(name) for name, c in zip(names, counts) if c >= 2]
     labelled = int(sum(c for c in counts if c >= 2))
@@ -326,7 +331,7 @@ def evaluate(vectors: np.ndarray, labels: np.ndarray, k: int = 10,
             if cancelled():
                 return None
             queries = asked[start:start + block]
-            scores = vectors[queries] @ vectors.T
+            scores = scores_of(queries)
             scores[np.arange(len(queries)), queries] = -np.inf  # itself: below every real score
             all_sorted = np.sort(scores, axis=1)
             for row, query_scores in enumerate(scores):

@@ -93,12 +93,17 @@ class SearchIndex:
 
     def evaluation(self, labels: np.ndarray, k: int = 10, progress: Progress | None = None,
                    cancelled: Callable[[], bool] = lambda: False) -> Evaluation | None:
-        """analysis.evaluate of this collection. Where the full vectors stay on disk, on their
-        projection (layout_vectors) and with a share of each label as queries: each query
-        sorts N scores (~70 ms at 1M), so their count is bounded by EVAL_SORTED_SCORES."""
-        if self._slots is None:
+        """analysis.evaluate of this collection. Where the full vectors stay on disk, each
+        query's similarities come from the compact codes, and a share of each label asks: each
+        query sorts N scores (~70 ms at 1M), so their count is bounded by EVAL_SORTED_SCORES."""
+        codes = self.codes() if self._slots is not None else None
+        if codes is None:
             return evaluate(self.vectors, labels, k, progress, cancelled)
-        return evaluate(self.layout_vectors(), labels, k, progress, cancelled,
+
+        def scores_of(rows: np.ndarray) -> np.ndarray:
+            return np.stack([codes.similarities(query) for query in self.vectors_of(rows)])
+
+        return evaluate(None, labels, k, progress, cancelled, scores_of=scores_of,
                         max_queries=max(200, EVAL_SORTED_SCORES // len(self)))
 
     def vector(self, row: int) -> np.ndarray:

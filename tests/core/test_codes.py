@@ -182,3 +182,35 @@ def test_a_batch_taken_in_while_indexing_makes_the_codes_stale(sample_vectors, t
         np.testing.assert_array_equal(index.similarities(query, exact=False), index.vectors @ query)
     finally:
         index.close()
+
+
+def test_a_large_collection_answers_without_loading_its_vectors(tmp_path, lite0, monkeypatch):
+    """From CODES_FROM images on (here 10) the full vectors stay on disk: searches re-rank the
+    graph's candidates on the rows they read, similarities, the map's vectors and the
+    evaluation come from the codes, and each agrees with the exact answer."""
+    from explorer.core import analysis, search
+
+    folder = copy_sample(tmp_path / "photos")
+    index_folder(folder, lite0)
+    monkeypatch.setattr(search, "CODES_FROM", 10)
+    index = SearchIndex.open(folder)
+    monkeypatch.setattr(search, "CODES_FROM", 10 ** 9)
+    full = SearchIndex.open(folder)  # the same collection, every vector loaded
+    monkeypatch.setattr(search, "CODES_FROM", 10)
+    try:
+        assert index._vectors is None and full._vectors is not None
+        query = index.vector(5)
+        np.testing.assert_array_equal(query, full.vectors[5])
+        top, expected = index.search(query, k=7, exact=False), full.search(query, k=7, exact=True)
+        assert [h.path for h in top] == [h.path for h in expected]
+        np.testing.assert_allclose([h.score for h in top], [h.score for h in expected], atol=1e-5)
+        assert np.abs(index.similarities(query) - full.vectors @ query).max() < 2e-3
+        assert index.layout_vectors().shape == (91, index.codes().codebook.dims)
+        labels = analysis.labels_of(index.paths)
+        approx, truth = index.evaluation(labels), full.evaluation(labels)
+        assert approx.query_rows.tolist() == truth.query_rows.tolist()
+        assert abs(approx.overall.mean_average_precision - truth.overall.mean_average_precision) < 0.02
+        assert index._vectors is None  # nothing above read them all
+    finally:
+        index.close()
+        full.close()
