@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
                 ("Representations", self.representations), ("Near-duplicates", self.duplicates)))
         for dock in self.analysis_docks():
             self.tabifyDockWidget(self.histogram_dock, dock)
+        self.representations_dock.visibilityChanged.connect(self.representations.revisit)  # its tab chosen
         self.histogram_dock.raise_()  # the distribution stays the tab in front
 
     def analysis_docks(self) -> list[QDockWidget]:

@@ -40,6 +40,24 @@ def test_offline_names_are_the_registry_s_available_ones():
     assert "efficientnet-lite0" in names and LAYER in names
 
 
+def test_a_query_is_compared_only_once_its_tab_is_in_front(qtbot, ready_window, panels):
+    """Behind the distribution's tab the view is 'visible' to Qt but not on screen: a new query
+    waits there (each side opens its collection and evaluates it), and runs once its tab is chosen."""
+    view, state = panels.representations, ready_window.state
+    panels.histogram_dock.raise_()
+    qtbot.waitUntil(lambda: not view.looked_at())
+    started = []
+    original = ready_window.session.represent
+    ready_window.session.represent = lambda *a, **k: (started.append(a[1]), original(*a, **k))[1]
+    ready_window.session.query_by_rows(rows_by_name(state, "cat-original.jpg"))
+    qtbot.wait(600)  # well past the view's debounce
+    assert started == [] and view.isVisible()
+    panels.representations_dock.raise_()
+    qtbot.waitUntil(lambda: len(started) >= 1, timeout=5_000)
+    qtbot.waitUntil(lambda: not ready_window.tasks.running(TaskKind.REPRESENT), timeout=120_000)
+    assert "A" in view.results
+
+
 def test_index_with_another_representation_then_compare(qtbot, ready_window, panels, tmp_path):
     view, state = panels.representations, ready_window.state
     folder = state.folder

@@ -171,12 +171,21 @@ class RepresentationsView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self.revisit()
+
+    def revisit(self, *_) -> None:
+        """Its dock became visible, or its tab current: a comparison asked for meanwhile runs."""
         if self._pending:
             self._timer.start()
 
+    def looked_at(self) -> bool:
+        # A dock behind another's tab is "visible" to Qt, with nothing of it on screen.
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
     def _auto_compare(self) -> None:
-        # Opening two collections costs memory and time: only for a view someone looks at.
-        if self.isVisible():
+        # Opening two collections costs memory and time (at a million images, seconds of both
+        # cores): only for a view someone looks at.
+        if self.looked_at():
             self.compare()
         else:
             self._pending = True
