@@ -79,7 +79,12 @@ def descending_order(values: np.ndarray) -> np.ndarray:
     """Indices of `values` from largest to smallest, equal values in index order: what a stable
     argsort of -values gives, ~8x faster at 100k (numpy's default sort is vectorised, its stable
     one is not). Only the tied values are sorted again, with the index as tie-breaker."""
-    negated = -np.asarray(values)
+    values = np.asarray(values)
+    if _half_precision(values):
+        # The compact codes' similarities are float16 values (~20k distinct at 1M images):
+        # numpy sorts 16-bit keys by radix, stable and ~5x faster than any float sort.
+        return np.argsort(_descending_half_keys(values), kind="stable")
+    negated = -values
     sample = negated[::max(1, len(negated) // 4096)]
     if len(sample) > 100 and len(np.unique(sample)) < 0.99 * len(sample):
         # Many ties (similarities from the compact codes take ~20k distinct values at 1M
@@ -96,6 +101,27 @@ def descending_order(values: np.ndarray) -> np.ndarray:
         at = np.flatnonzero(tied)
         order[at] = order[at][np.lexsort((order[at], ordered[at]))]
     return order
+
+
+def _half_precision(values: np.ndarray) -> bool:
+    """Whether every value is a finite float16 (checked on a sample first: a float32 array
+    of similarities fails there at once)."""
+    if values.dtype != np.float32 or len(values) < 4096:
+        return False
+    with np.errstate(over="ignore"):
+        for part in (values[::len(values) // 1024], values):
+            half = part.astype(np.float16)
+            if not (np.isfinite(half).all() and (half == part).all()):
+                return False
+    return True
+
+
+def _descending_half_keys(values: np.ndarray) -> np.ndarray:
+    """uint16 keys that order float16 values from largest to smallest: the bit pattern with
+    the sign flipped for positives, all bits flipped for negatives, then all reversed."""
+    bits = (values.astype(np.float16) + np.float16(0)).view(np.uint16)  # + 0: -0.0 becomes 0.0
+    negative = bits >= 0x8000
+    return np.where(negative, bits, ~bits & np.uint16(0x7FFF)).astype(np.uint16)
 
 
 # ---- multi-example queries --------------------------------------------------------------------

@@ -95,7 +95,8 @@ class Codebook:
         return out
 
     def similarities(self, codes: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """Approximate cosine similarity of every coded vector to a unit `query`, float32."""
+        """Approximate cosine similarity of every coded vector to a unit `query`: float16
+        values (what the codes resolve) held as float32, which rank by a radix sort."""
         import torch  # its float16 CPU matmul is ~25x numpy's (which converts element by element)
 
         query = np.asarray(query, np.float32)
@@ -103,7 +104,7 @@ class Codebook:
         with warnings.catch_warnings():  # torch warns of wrapping a read-only (memory-mapped)
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             scores = torch.from_numpy(codes) @ projected
-        return scores.float().numpy() + np.float32(self.mean @ query)
+        return (scores.float() + float(self.mean @ query)).half().float().numpy()
 
     def needs_refit(self, rows: int, dims: int = DEFAULT_DIMS) -> bool:
         """Whether a collection grown to `rows` should have its axes fitted again: once it has

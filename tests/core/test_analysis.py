@@ -39,6 +39,9 @@ def test_descending_order_is_a_stable_sort_of_the_negated_scores():
         rng.standard_normal(5000).astype(np.float32),
         np.round(rng.standard_normal(5000), 1).astype(np.float32),  # many long runs of ties
         rng.permutation(np.r_[rng.standard_normal(5000), np.zeros(20)]).astype(np.float32),  # a few
+        rng.normal(0.3, 0.2, 20000).astype(np.float16).astype(np.float32),  # the codes' scores
+        np.r_[np.zeros(5000), -np.zeros(5000), [65504.0, -65504.0, 1e-7]].astype(np.float16)
+        .astype(np.float32),  # float16's extremes, subnormals, both zeros
         np.zeros(300, np.float32),  # one run
         np.array([0.5, -0.0, 0.0, 0.5, 1.0], np.float32),  # -0.0 == 0.0 is a tie too
         np.empty(0, np.float32),
