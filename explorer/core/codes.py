@@ -22,7 +22,7 @@ import logging
 import os
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 VERSION = 1
 CODES_FILE, CODEBOOK_FILE = "codes.npy", "codebook.npz"
 DEFAULT_DIMS = 256
+TORCH_FROM = 300_000  # rows from which torch's float16 matmul scores them (below: numpy, no torch)
 FIT_SAMPLE_ROWS = 50_000  # axes from evenly spaced rows: all rows' variance within noise, far faster
 REFIT_GROWTH = 2.0  # the axes are fitted again once the collection has doubled since their fit
 _ENCODE_ROWS = 65_536  # rows projected at a time: bounds the float32 temporary
@@ -96,15 +97,18 @@ class Codebook:
 
     def similarities(self, codes: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Approximate cosine similarity of every coded vector to a unit `query`: float16
-        values (what the codes resolve) held as float32, which rank by a radix sort."""
+        values (what the codes resolve) held as float32, which rank by a radix sort. Codes in
+        float32 (a copy widened in memory) are scored by numpy, float16 ones by torch."""
+        query = np.asarray(query, np.float32)
+        offset = np.float32(self.mean @ query)
+        if codes.dtype == np.float32:
+            return (codes @ (self.axes @ query) + offset).astype(np.float16).astype(np.float32)
         import torch  # its float16 CPU matmul is ~25x numpy's (which converts element by element)
 
-        query = np.asarray(query, np.float32)
-        projected = torch.from_numpy(self.axes @ query).half()
         with warnings.catch_warnings():  # torch warns of wrapping a read-only (memory-mapped)
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            scores = torch.from_numpy(codes) @ projected
-        return (scores.float() + float(self.mean @ query)).half().float().numpy()
+            half = torch.from_numpy(codes) @ torch.from_numpy(self.axes @ query).half()
+        return (half.float() + float(offset)).half().float().numpy()
 
     def needs_refit(self, rows: int, dims: int = DEFAULT_DIMS) -> bool:
         """Whether a collection grown to `rows` should have its axes fitted again: once it has
@@ -122,6 +126,7 @@ class Codes:
     ids: np.ndarray  # int64, sorted
     codes: np.ndarray  # (N, dims) float16, memory-mapped when loaded
     generation: int = -1  # of the collection they were saved for
+    _widened: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, vectors: np.ndarray | Reader, ids: np.ndarray, dims: int = DEFAULT_DIMS,
@@ -155,7 +160,14 @@ class Codes:
         return len(self.ids) == len(ids) and bool(np.array_equal(self.ids, ids))
 
     def similarities(self, query: np.ndarray) -> np.ndarray:
-        return self.codebook.similarities(self.codes, query)
+        """Below TORCH_FROM rows, on a float32 copy of the codes (100 MB at 100k), which numpy
+        scores in a few ms: importing torch for the float16 product would hold the GIL, and so
+        the GUI, for ~0.5 s. A million rows take torch's product (38 ms, no 1 GB copy)."""
+        if len(self.ids) >= TORCH_FROM:
+            return self.codebook.similarities(self.codes, query)
+        if self._widened is None:
+            self._widened = self.codes.astype(np.float32)
+        return self.codebook.similarities(self._widened, query)
 
     def save(self, directory: Path, generation: int) -> None:
         codes_tmp = temp_beside(directory / CODES_FILE).with_suffix(".npy")  # np.save adds .npy otherwise

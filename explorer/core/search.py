@@ -251,6 +251,17 @@ class SearchIndex:
             self._codes, self._codes_looked_for = codes, True
         return self._codes
 
+    @property
+    def scored_on_codes(self) -> bool:
+        """Whether a query's similarities come from the compact codes (unless asked exact)."""
+        return len(self) >= CODES_FROM and self._ann_current
+
+    def warm_up(self) -> None:
+        """Pay a large collection's first-query costs now, on a worker: torch's import (~1 s)
+        and reading the codes from disk. Call codes() first on the thread that opened it."""
+        if self.scored_on_codes:
+            self.similarities(np.zeros(self.dim, np.float32))
+
     def similarities(self, query: np.ndarray, exact: bool | None = None) -> np.ndarray:
         """Cosine similarity of every image (in self.paths order) to the query: from the
         compact codes (to ~1e-3, bench/bench_codes.py) at CODES_FROM images or more unless

@@ -43,6 +43,24 @@ def test_codes_rank_like_the_full_vectors(sample_vectors):
     assert np.abs(full.similarities(vectors[0]) - vectors @ vectors[0]).max() < 2e-3
 
 
+def test_numpy_and_torch_score_the_codes_alike(sample_vectors, monkeypatch):
+    """Under TORCH_FROM rows numpy scores them (no torch import to hold the GUI); above, torch's
+    float16 matmul. Both give float16 values, which rank by a radix sort, equal within one
+    float16 step of each other."""
+    from explorer.core import codes as codes_module
+
+    ids, vectors, _ = sample_vectors
+    codes = Codes.build(vectors, ids, dims=64)
+    by_numpy = [codes.similarities(v) for v in vectors[:10]]
+    monkeypatch.setattr(codes_module, "TORCH_FROM", 0)
+    by_torch = [codes.similarities(v) for v in vectors[:10]]
+    for a, b, v in zip(by_numpy, by_torch, vectors):
+        for scores in (a, b):
+            assert scores.dtype == np.float32 and (scores.astype(np.float16) == scores).all()
+        assert np.abs(a - b).max() <= 1e-3
+        assert np.abs(a - vectors @ v).max() < 0.02
+
+
 def test_no_whitening_the_axes_are_orthonormal_and_the_scale_kept(sample_vectors):
     ids, vectors, _ = sample_vectors
     book = Codes.build(vectors, ids, dims=32).codebook

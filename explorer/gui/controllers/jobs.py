@@ -47,6 +47,8 @@ def open_with_layout(folder: Path, model: str, transform: bool = False
         return None
     index.labels()  # cached on the index, so the views that need them show at once
     index.name_order()
+    if index.scored_on_codes:
+        index.codes()  # loaded here, so that warming up on another worker only reads them
     return index, cached_layout(index, transform)
 
 

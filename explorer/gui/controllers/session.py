@@ -77,6 +77,8 @@ class Session(QObject):
         self._report_damage([d.repaired() for d in opened[0].collection.damage])
         # Re-index once the views are up: its scan would compete with them for the GIL.
         self._show(*opened, then=self.reindex)
+        if opened[0].scored_on_codes:  # torch's import, else paid by the first query on this thread
+            self.tasks.start(TaskKind.WARM_UP, opened[0].warm_up)
 
     def _report_damage(self, repaired: list[str]) -> None:
         if repaired:

@@ -48,6 +48,7 @@ class TaskKind(Enum):
     DUPLICATE_GROUPS = ("Could not group near-duplicates", False)
     INDEX_REPRESENTATION = ("Could not index with that representation", False)
     REPRESENT = ("Could not compare representations", False)
+    WARM_UP = ("", False)  # a large collection's first query made as quick as the next
 
     @property
     def title(self) -> str:
